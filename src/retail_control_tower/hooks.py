@@ -1,0 +1,63 @@
+"""Cross-cutting work of a run: the run context handed to nodes and the warehouse schemas."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+from kedro.pipeline import Pipeline
+from kedro_datasets.ibis import TableDataset
+
+logger = logging.getLogger(__name__)
+
+#: Name of the in-memory input through which nodes receive the run id, environment and start time.
+RUN_CONTEXT = "run_context"
+
+
+class RunContextHook:
+    """Hands every node that asks for ``run_context`` the id, environment and start of this run.
+
+    Bronze rows carry the run id as ``LOAD_ID`` and DQ results as ``RUN_ID``, which ties every
+    warehouse row to the run log. The start time is taken once so all rows of a run agree.
+    """
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog) -> None:
+        if RUN_CONTEXT not in pipeline.inputs():
+            return
+        catalog[RUN_CONTEXT] = {
+            "run_id": run_params["run_id"],
+            "env": run_params["env"],
+            "started_at": datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0),
+        }
+
+
+class WarehouseSchemasHook:
+    """Creates the warehouse schemas (BRONZE, SILVER, ...) that the run's tables live in.
+
+    The schemas come from the ``database`` of each warehouse dataset the pipeline touches, so a
+    new layer needs no code change. Creation is idempotent (``IF NOT EXISTS``).
+    """
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog) -> None:
+        created: set[tuple[int, str]] = set()
+        for name in sorted(pipeline.datasets()):
+            if name == RUN_CONTEXT or name.startswith("params:") or name == "parameters":
+                continue
+            dataset = catalog.get(name, fallback_to_runtime_pattern=True)
+            schema = getattr(dataset, "_database", None)
+            if not isinstance(dataset, TableDataset) or not schema:
+                continue
+            connection = dataset.connection
+            key = (id(connection), schema)
+            if key in created:
+                continue
+            # Not force=True: on DuckDB that is CREATE OR REPLACE SCHEMA, which drops the tables.
+            if schema not in connection.list_databases():
+                connection.create_database(schema)
+            created.add(key)
+        if created:
+            logger.info("Warehouse schemas ready: %s", ", ".join(sorted(s for _, s in created)))

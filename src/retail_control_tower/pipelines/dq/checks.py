@@ -1,0 +1,287 @@
+"""Check families. Each returns rows of ``RESULT_SCHEMA``; tables arrive keyed by dataset name."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from retail_control_tower.pipelines.dq.results import offenders_result, result_row, table_label
+from retail_control_tower.pipelines.ingest.silver import business_key, clean_text
+
+# The grain of every table DQ guards: the columns that must be unique and never null.
+GRAIN = {
+    **{f"SILVER_{e}": ["BUSINESS_KEY"] for e in ("CUSTOMERS", "PRODUCTS", "STORES", "ORDERS", "ORDER_ITEMS", "RETURNS")},
+    "MODEL_DIM_CUSTOMER": ["CUSTOMER_ID"],
+    "MODEL_DIM_PRODUCT": ["PRODUCT_ID"],
+    "MODEL_DIM_STORE": ["STORE_ID"],
+    "MODEL_DIM_DATE": ["DATE_DAY"],
+    "MODEL_FCT_ORDER_LINE": ["ORDER_ID", "LINE_NUMBER"],
+    "MODEL_FCT_RETURN": ["RETURN_ID"],
+}
+
+# Foreign keys of the facts: (fact, columns, dimension, dimension columns).
+FOREIGN_KEYS = [
+    ("MODEL_FCT_ORDER_LINE", ["CUSTOMER_ID"], "MODEL_DIM_CUSTOMER", ["CUSTOMER_ID"]),
+    ("MODEL_FCT_ORDER_LINE", ["PRODUCT_ID"], "MODEL_DIM_PRODUCT", ["PRODUCT_ID"]),
+    ("MODEL_FCT_ORDER_LINE", ["STORE_ID"], "MODEL_DIM_STORE", ["STORE_ID"]),
+    ("MODEL_FCT_ORDER_LINE", ["ORDER_DATE"], "MODEL_DIM_DATE", ["DATE_DAY"]),
+    ("MODEL_FCT_RETURN", ["ORDER_ID", "LINE_NUMBER"], "MODEL_FCT_ORDER_LINE", ["ORDER_ID", "LINE_NUMBER"]),
+    ("MODEL_FCT_RETURN", ["CUSTOMER_ID"], "MODEL_DIM_CUSTOMER", ["CUSTOMER_ID"]),
+]
+
+
+def _key(columns: list[str]):
+    return lambda t: business_key([t[c].cast("string") for c in columns])
+
+
+def reference_time(params: dict[str, Any], run_context: dict[str, Any]) -> datetime:
+    """The time freshness and future dates are judged against: configured, or the run's start."""
+    configured = params.get("reference_time")
+    return datetime.fromisoformat(str(configured)) if configured else run_context["started_at"]
+
+
+def check_duplicate_keys(params: dict[str, Any], **tables: ir.Table) -> ir.Table:
+    """Business keys that occur more than once, in Silver and MODEL."""
+    rows = []
+    for name, table in tables.items():
+        key = GRAIN[name]
+        counts = table.group_by(key).aggregate(_N=table.count())
+        rows.append(
+            offenders_result(
+                counts.filter(counts._N > 1),
+                _key(key),
+                check="duplicate_keys",
+                table=table_label(name),
+                severity=params["severity"],
+                detail=f"keys ({', '.join(key)}) occurring more than once",
+                sample_size=params["sample_size"],
+            )
+        )
+    return ibis.union(*rows)
+
+
+def check_not_null_keys(params: dict[str, Any], **tables: ir.Table) -> ir.Table:
+    """Rows whose key columns are null, in Silver and MODEL."""
+    rows = []
+    for name, table in tables.items():
+        key = GRAIN[name]
+        missing = table.filter(ibis.or_(*[table[c].isnull() for c in key]))
+        rows.append(
+            offenders_result(
+                missing,
+                _key(key),
+                check="not_null_keys",
+                table=table_label(name),
+                severity=params["severity"],
+                detail=f"rows with a null in ({', '.join(key)})",
+                sample_size=params["sample_size"],
+            )
+        )
+    return ibis.union(*rows)
+
+
+def check_orphan_keys(params: dict[str, Any], **tables: ir.Table) -> ir.Table:
+    """Fact rows whose customer, product, store, date or sold line is missing from its dimension."""
+    rows = []
+    for fact, columns, dimension, dimension_columns in FOREIGN_KEYS:
+        facts, dims = tables[fact], tables[dimension]
+        keys = _key(columns)(facts)
+        orphans = facts.filter(keys.notnull() & ~keys.isin(_key(dimension_columns)(dims)))
+        rows.append(
+            offenders_result(
+                orphans,
+                _key(columns),
+                check="orphan_keys",
+                table=table_label(fact),
+                severity=params["severity"],
+                detail=f"{'|'.join(columns)} not found in {table_label(dimension)}",
+                sample_size=params["sample_size"],
+            )
+        )
+    return ibis.union(*rows)
+
+
+def check_value_ranges(
+    params: dict[str, Any], run_context: dict[str, Any], order_lines: ir.Table, returns: ir.Table
+) -> ir.Table:
+    """Quantities, prices, discounts, refunds and dates outside what a sale can be."""
+    latest = reference_time(params, run_context)
+    earliest = ibis.date(str(params["min_event_date"]))
+    max_day = ibis.literal(latest.date()) + ibis.interval(days=int(params["max_future_days"]))
+    sold = returns.inner_join(order_lines.select("ORDER_ID", "LINE_NUMBER", SOLD=order_lines.QUANTITY), ["ORDER_ID", "LINE_NUMBER"])
+    rules = [
+        ("MODEL_FCT_ORDER_LINE", order_lines, order_lines.QUANTITY <= 0, ["ORDER_ID", "LINE_NUMBER"], "QUANTITY <= 0"),
+        ("MODEL_FCT_ORDER_LINE", order_lines, order_lines.UNIT_PRICE < 0, ["ORDER_ID", "LINE_NUMBER"], "UNIT_PRICE < 0"),
+        (
+            "MODEL_FCT_ORDER_LINE",
+            order_lines,
+            (order_lines.DISCOUNT_AMOUNT < 0) | (order_lines.DISCOUNT_AMOUNT > order_lines.GROSS_AMOUNT),
+            ["ORDER_ID", "LINE_NUMBER"],
+            "DISCOUNT_AMOUNT outside [0, GROSS_AMOUNT]",
+        ),
+        (
+            "MODEL_FCT_ORDER_LINE",
+            order_lines,
+            (order_lines.ORDER_DATE < earliest) | (order_lines.ORDER_DATE > max_day),
+            ["ORDER_ID", "LINE_NUMBER"],
+            f"ORDER_DATE outside [{params['min_event_date']}, reference date + {params['max_future_days']} d]",
+        ),
+        ("MODEL_FCT_RETURN", sold, sold.QUANTITY > sold.SOLD, ["RETURN_ID"], "returned QUANTITY above the quantity sold"),
+        ("MODEL_FCT_RETURN", sold, sold.RETURN_DATE < sold.ORDER_DATE, ["RETURN_ID"], "RETURN_DATE before ORDER_DATE"),
+    ]
+    return ibis.union(
+        *[
+            offenders_result(
+                table.filter(condition),
+                _key(key),
+                check="value_ranges",
+                table=table_label(name),
+                severity=params["severity"],
+                detail=detail,
+                sample_size=params["sample_size"],
+            )
+            for name, table, condition, key, detail in rules
+        ]
+    )
+
+
+def check_freshness(params: dict[str, Any], run_context: dict[str, Any], order_lines: ir.Table) -> ir.Table:
+    """Age of the newest sale against the reference time, with a warn and an error age."""
+    reference = reference_time(params, run_context)
+    newest = order_lines.aggregate(NEWEST=order_lines.ORDER_TS.max())
+    age = newest.mutate(
+        OBSERVED=(ibis.literal(reference).epoch_seconds() - newest.NEWEST.epoch_seconds()) / 3600.0
+    )
+    detail = ibis.literal("hours since the newest sale (").concat(
+        age.NEWEST.cast("string"), f") at {reference:%Y-%m-%d %H:%M}"
+    )
+    return ibis.union(
+        *[
+            result_row(
+                age,
+                check=f"freshness_{severity}",
+                table="MODEL.FCT_ORDER_LINE",
+                severity=severity,
+                threshold=float(params[f"{severity}_after_hours"]),
+                detail=detail,
+                failed=lambda t, limit=params[f"{severity}_after_hours"]: t.OBSERVED.isnull() | (t.OBSERVED > limit),
+            )
+            for severity in ("warn", "error")
+        ]
+    )
+
+
+def check_volume(params: dict[str, Any], load_log: ir.Table) -> ir.Table:
+    """Rows loaded by the latest load of each entity against the trailing average of earlier loads."""
+    loaded = load_log.filter(load_log.STATUS == "loaded")
+    per_load = loaded.group_by(["ENTITY", "RUN_ID"]).aggregate(ROWS=loaded.BRONZE_ROWS.sum())
+    recency = ibis.row_number().over(group_by=per_load.ENTITY, order_by=per_load.RUN_ID.desc())
+    ranked = per_load.mutate(RECENCY=recency)
+    latest = ranked.filter(ranked.RECENCY == 0).select("ENTITY", "RUN_ID", LATEST_ROWS="ROWS")
+    history = ranked.filter((ranked.RECENCY > 0) & (ranked.RECENCY <= int(params["trailing_loads"])))
+    trailing = history.group_by("ENTITY").aggregate(TRAILING_MEAN=history.ROWS.mean(), LOADS=history.count())
+    joined = latest.left_join(trailing, "ENTITY")
+    ratio = joined.LATEST_ROWS / joined.TRAILING_MEAN
+    measures = joined.mutate(OBSERVED=ibis.ifelse(joined.TRAILING_MEAN > 0, ratio, ibis.null("float64")))
+    low, high = float(params["min_ratio"]), float(params["max_ratio"])
+    detail = ibis.ifelse(
+        measures.OBSERVED.isnull(),
+        ibis.literal("first load: no trailing history yet (").concat(measures.LATEST_ROWS.cast("string"), " rows)"),
+        ibis.literal("latest load ")
+        .concat(measures.LATEST_ROWS.cast("string"), " rows vs trailing mean ")
+        .concat(measures.TRAILING_MEAN.round(1).cast("string"), f"; allowed ratio [{low}, {high}]"),
+    )
+    return measures.select(
+        CHECK_NAME=ibis.literal("volume_anomaly"),
+        TABLE_NAME=ibis.literal("BRONZE.").concat(measures.ENTITY.upper()),
+        SEVERITY=ibis.literal(params["severity"]),
+        STATUS=ibis.ifelse(measures.OBSERVED.notnull() & ((measures.OBSERVED < low) | (measures.OBSERVED > high)), "fail", "pass"),
+        OBSERVED=measures.OBSERVED.cast("float64"),
+        THRESHOLD=ibis.literal(high),
+        DETAIL=detail,
+        SAMPLE_KEYS=measures.RUN_ID,
+    )
+
+
+def check_reconciliation(params: dict[str, Any], specs: dict[str, dict], load_log: ir.Table, **tables: ir.Table) -> ir.Table:
+    """Nothing lost: raw rows = Bronze rows per file, and Bronze = Silver + quarantine + superseded.
+
+    Every Bronze row is accounted for exactly once: quarantined (with its reason), the current
+    Silver version of its key, or an older version of a key whose newer version is in Silver.
+    Fails when a valid Bronze key is missing from Silver or a Silver row has no Bronze row.
+    """
+    latest_run = load_log.RUN_ID.max()
+    files = load_log.filter(load_log.RUN_ID == latest_run)
+    mismatched = files.filter(files.RAW_ROWS != files.BRONZE_ROWS)
+    rows = [
+        offenders_result(
+            mismatched,
+            lambda t: t.SOURCE_FILE,
+            check="reconciliation_raw_bronze",
+            table="OPS.LOAD_LOG",
+            severity=params["severity"],
+            detail="raw files whose row count differs from the rows Bronze holds for them",
+            sample_size=params["sample_size"],
+        )
+    ]
+    lineage = ["LOAD_ID", "SOURCE_FILE", "SOURCE_ROW"]
+    for entity, spec in specs.items():
+        name = entity.upper()
+        bronze, silver = tables[f"BRONZE_{name}"], tables[f"SILVER_{name}"]
+        quarantine = tables[f"SILVER_{name}_QUARANTINE"]
+        valid = bronze.anti_join(quarantine, lineage)
+        valid_keys = valid.select(KEY=business_key([clean_text(valid[c]) for c in spec["key"]])).distinct()
+        lost = valid_keys.filter(~valid_keys.KEY.isin(silver.BUSINESS_KEY))
+        untraced = silver.anti_join(bronze, lineage).select(KEY=silver.BUSINESS_KEY)
+        unaccounted = ibis.union(lost, untraced)
+        traced_quarantine = quarantine.semi_join(bronze, lineage)
+        counts = (
+            bronze.aggregate(BRONZE=bronze.count())
+            .cross_join(traced_quarantine.aggregate(QUARANTINED=traced_quarantine.count()))
+            .cross_join(silver.aggregate(SILVER=silver.count()))
+        )
+        detail = (
+            ibis.literal(f"bronze {name} ")
+            .concat(counts.BRONZE.cast("string"), " = silver ", counts.SILVER.cast("string"))
+            .concat(" + quarantine ", counts.QUARANTINED.cast("string"))
+            .concat(" + superseded ", (counts.BRONZE - counts.SILVER - counts.QUARANTINED).cast("string"))
+        )
+        result = offenders_result(
+            unaccounted,
+            lambda t: t.KEY,
+            check="reconciliation_bronze_silver",
+            table=f"SILVER.{name}",
+            severity=params["severity"],
+            detail="",
+            sample_size=params["sample_size"],
+        )
+        rows.append(result.cross_join(counts.select(_DETAIL=detail)).mutate(DETAIL=lambda t: t._DETAIL).drop("_DETAIL"))
+    return ibis.union(*rows)
+
+
+def check_quarantine_rate(params: dict[str, Any], **tables: ir.Table) -> ir.Table:
+    """Share of Bronze rows sent to quarantine, per entity, over all loads."""
+    rows = []
+    for name in sorted({n.removeprefix("BRONZE_") for n in tables if n.startswith("BRONZE_")}):
+        bronze, quarantine = tables[f"BRONZE_{name}"], tables[f"SILVER_{name}_QUARANTINE"]
+        counts = bronze.aggregate(N=bronze.count()).cross_join(quarantine.aggregate(Q=quarantine.count()))
+        measures = counts.mutate(OBSERVED=ibis.ifelse(counts.N > 0, counts.Q / counts.N, 0.0))
+        reasons = quarantine.group_by("REASON_CODE").aggregate(_N=quarantine.count())
+        top = reasons.order_by([reasons._N.desc(), reasons.REASON_CODE]).limit(params["sample_size"])
+        summary = top.aggregate(TOP=top.REASON_CODE.concat("=", top._N.cast("string")).group_concat(", "))
+        measures = measures.cross_join(summary)
+        rows.append(
+            result_row(
+                measures,
+                check="quarantine_rate",
+                table=f"SILVER.{name}_QUARANTINE",
+                severity=params["severity"],
+                threshold=float(params["max_share"]),
+                detail=ibis.literal("quarantined ").concat(measures.Q.cast("string"), " of ", measures.N.cast("string"), " bronze rows"),
+                sample_keys=measures.TOP,
+            )
+        )
+    return ibis.union(*rows)

@@ -1,0 +1,57 @@
+"""Collect the check results of a run and stop the run when an error-severity check failed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from retail_control_tower.pipelines.dq.results import RESULT_SCHEMA
+
+
+class DataQualityError(RuntimeError):
+    """An error-severity data-quality check failed; nothing downstream may run."""
+
+
+def collect_results(run_context: dict[str, Any], *results: ir.Table) -> ir.Table:
+    """All results of this run, stamped with the run id and check time, for OPS.DQ_RESULTS."""
+    combined = ibis.union(*[r.select(*RESULT_SCHEMA.names).cast(RESULT_SCHEMA) for r in results])
+    return combined.select(
+        RUN_ID=ibis.literal(run_context["run_id"]),
+        **{name: combined[name] for name in RESULT_SCHEMA.names},
+        CHECKED_AT=ibis.literal(run_context["started_at"], type="timestamp"),
+    )
+
+
+def enforce_gate(dq_results: ir.Table, run_context: dict[str, Any]) -> ir.Table:
+    """Raises ``DataQualityError`` naming each failed error check, its table and sample keys.
+
+    Reads back what was recorded, so the message and OPS.DQ_RESULTS always agree. On success
+    returns this run's summary row for OPS.DQ_GATE, which downstream pipelines depend on.
+    """
+    mine = dq_results.filter(dq_results.RUN_ID == run_context["run_id"])
+    failed = mine.filter((mine.STATUS == "fail") & (mine.SEVERITY == "error"))
+    failures = failed.order_by(["CHECK_NAME", "TABLE_NAME"]).to_pyarrow().to_pylist()
+    if failures:
+        lines = [
+            f"  - {f['CHECK_NAME']} on {f['TABLE_NAME']}: observed {f['OBSERVED']:g} > threshold "
+            f"{f['THRESHOLD']:g} ({f['DETAIL']}); sample keys: {f['SAMPLE_KEYS'] or 'n/a'}"
+            for f in failures
+        ]
+        raise DataQualityError(
+            f"{len(failures)} data-quality check(s) of severity 'error' failed in run "
+            f"{run_context['run_id']}; downstream pipelines were not run.\n" + "\n".join(lines)
+            + "\nSee OPS.DQ_RESULTS for every check of this run."
+        )
+    summary = mine.aggregate(
+        CHECKS=mine.count(),
+        FAILED_WARNINGS=(mine.STATUS == "fail").sum(),
+    )
+    return summary.select(
+        RUN_ID=ibis.literal(run_context["run_id"]),
+        CHECKS=summary.CHECKS.cast("int64"),
+        FAILED_WARNINGS=summary.FAILED_WARNINGS.fill_null(0).cast("int64"),
+        PASSED=ibis.literal(True),
+        CHECKED_AT=ibis.literal(run_context["started_at"], type="timestamp"),
+    )

@@ -1,0 +1,65 @@
+"""The ``dq`` pipeline: every check family writes rows to OPS.DQ_RESULTS, then the gate decides."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline
+
+from retail_control_tower.pipelines.dq import checks, gate
+from retail_control_tower.pipelines.ingest.pipeline import ENTITIES
+
+SILVER = [f"SILVER_{e.upper()}" for e in ENTITIES]
+MODEL = [name for name in checks.GRAIN if name.startswith("MODEL_")]
+BRONZE = [f"BRONZE_{e.upper()}" for e in ENTITIES]
+QUARANTINE = [f"SILVER_{e.upper()}_QUARANTINE" for e in ENTITIES]
+
+
+def _tables(names: list[str]) -> dict[str, str]:
+    return {name: name for name in names}
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                checks.check_reconciliation,
+                {
+                    "params": "params:dq.reconciliation",
+                    "specs": "params:ingest.entities",
+                    "load_log": "OPS_LOAD_LOG",
+                    **_tables(BRONZE + SILVER + QUARANTINE),
+                },
+                "dq_reconciliation",
+                name="check_reconciliation",
+            ),
+            Node(checks.check_duplicate_keys, {"params": "params:dq.duplicate_keys", **_tables(SILVER + MODEL)}, "dq_duplicate_keys", name="check_duplicate_keys"),
+            Node(checks.check_not_null_keys, {"params": "params:dq.not_null_keys", **_tables(SILVER + MODEL)}, "dq_not_null_keys", name="check_not_null_keys"),
+            Node(
+                checks.check_orphan_keys,
+                {"params": "params:dq.orphan_keys", **_tables(sorted({n for fk in checks.FOREIGN_KEYS for n in (fk[0], fk[2])}))},
+                "dq_orphan_keys",
+                name="check_orphan_keys",
+            ),
+            Node(
+                checks.check_value_ranges,
+                ["params:dq.value_ranges", "run_context", "MODEL_FCT_ORDER_LINE", "MODEL_FCT_RETURN"],
+                "dq_value_ranges",
+                name="check_value_ranges",
+            ),
+            Node(checks.check_freshness, ["params:dq.freshness", "run_context", "MODEL_FCT_ORDER_LINE"], "dq_freshness", name="check_freshness"),
+            Node(checks.check_volume, ["params:dq.volume", "OPS_LOAD_LOG"], "dq_volume", name="check_volume"),
+            Node(
+                checks.check_quarantine_rate,
+                {"params": "params:dq.quarantine_rate", **_tables(BRONZE + QUARANTINE)},
+                "dq_quarantine_rate",
+                name="check_quarantine_rate",
+            ),
+            Node(
+                gate.collect_results,
+                ["run_context", "dq_reconciliation", "dq_duplicate_keys", "dq_not_null_keys", "dq_orphan_keys",
+                 "dq_value_ranges", "dq_freshness", "dq_volume", "dq_quarantine_rate"],
+                "OPS_DQ_RESULTS",
+                name="collect_dq_results",
+            ),
+            Node(gate.enforce_gate, ["OPS_DQ_RESULTS", "run_context"], "OPS_DQ_GATE", name="dq_gate"),
+        ]
+    )

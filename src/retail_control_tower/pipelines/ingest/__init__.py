@@ -1,0 +1,5 @@
+"""Raw files → BRONZE → SILVER (+ quarantine) → MODEL → GOLD."""
+
+from retail_control_tower.pipelines.ingest.pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

@@ -1,0 +1,139 @@
+"""Bronze: raw rows appended as text with load metadata; a file already loaded is not loaded again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+METADATA_COLUMNS = {
+    "SOURCE_FILE": "string",
+    "SOURCE_ROW": "int64",
+    "FILE_FINGERPRINT": "string",
+    "LOAD_ID": "string",
+    "LOADED_AT": "timestamp",
+}
+
+# Two large primes: a file's fingerprint is its row count plus two sums of row hashes reduced
+# by them, which is order-independent, fits in 64-bit integers on any engine for billions of
+# rows, and makes an accidental collision between different files vanishingly unlikely.
+_MODULI = (1_000_000_007, 998_244_353)
+
+
+class InputContractError(ValueError):
+    """A raw file does not match the input contract (a structural problem, not a bad row)."""
+
+
+def bronze_schema(spec: dict[str, Any]) -> ibis.Schema:
+    return ibis.schema({**{name: "string" for name in spec["columns"]}, **METADATA_COLUMNS})
+
+
+def check_columns(raw: ir.Table, spec: dict[str, Any], entity: str) -> None:
+    """Raises naming the files when the raw columns are not exactly the contract's."""
+    expected = list(spec["columns"])
+    actual = [c for c in raw.columns if c not in ("SOURCE_FILE", "SOURCE_ROW")]
+    missing = [c for c in expected if c not in actual]
+    extra = [c for c in actual if c not in expected]
+    if missing or extra:
+        files = sorted(raw.select("SOURCE_FILE").distinct().to_pyarrow()["SOURCE_FILE"].to_pylist())
+        problems = []
+        if missing:
+            problems.append(f"missing columns {missing}")
+        if extra:
+            problems.append(f"unexpected columns {extra}")
+        raise InputContractError(
+            f"{entity} input {files}: {'; '.join(problems)}. The contract for {entity} is "
+            f"{expected} (see README.md, 'Input contract')."
+        )
+
+
+def row_hash(values: list[ir.StringValue]) -> ir.IntegerValue:
+    """Hash of a row's text values; visible separator and null marker keep the SQL portable."""
+    return ibis.literal("\u241f").join([value.fill_null("\u2400") for value in values]).hash()
+
+
+def file_fingerprints(raw: ir.Table, columns: list[str]) -> ir.Table:
+    """One row per source file: ``SOURCE_FILE``, ``RAW_ROWS``, ``FILE_FINGERPRINT`` (content only)."""
+    hashes = row_hash([raw[c] for c in columns])
+    sums = [(((hashes % m) + m) % m).sum().cast("int64").cast("string") for m in _MODULI]
+    per_file = raw.group_by("SOURCE_FILE").aggregate(
+        RAW_ROWS=raw.count(), _S1=sums[0], _S2=sums[1]
+    )
+    fingerprint = per_file.RAW_ROWS.cast("string").concat(":", per_file._S1, ":", per_file._S2)
+    return per_file.select("SOURCE_FILE", "RAW_ROWS", FILE_FINGERPRINT=fingerprint)
+
+
+def load_bronze(
+    raw: ir.Table | None,
+    prior_bronze: ir.Table | None,
+    run_context: dict[str, Any],
+    spec: dict[str, Any],
+    entity: str,
+) -> ir.Table:
+    """Rows of the files not loaded before, with ``LOAD_ID``, ``LOADED_AT``, ``SOURCE_FILE``.
+
+    A file counts as loaded when a file with the same content fingerprint is already in Bronze,
+    whatever its name, so re-dropping or renaming an old export never duplicates rows.
+    """
+    schema = bronze_schema(spec)
+    if raw is None:
+        return ibis.memtable(schema.to_pyarrow().empty_table())
+    check_columns(raw, spec, entity)
+    columns = list(spec["columns"])
+    fingerprints = file_fingerprints(raw, columns)
+    if prior_bronze is not None:
+        fingerprints = fingerprints.filter(
+            ~fingerprints.FILE_FINGERPRINT.isin(prior_bronze.FILE_FINGERPRINT)
+        )
+    # Two files of one batch with the same content: the first by name is loaded, once.
+    fingerprints = fingerprints.group_by("FILE_FINGERPRINT").aggregate(
+        SOURCE_FILE=fingerprints.SOURCE_FILE.min()
+    )
+    new_rows = raw.inner_join(fingerprints.select("SOURCE_FILE", "FILE_FINGERPRINT"), "SOURCE_FILE")
+    return new_rows.select(
+        *columns,
+        "SOURCE_FILE",
+        "SOURCE_ROW",
+        "FILE_FINGERPRINT",
+        LOAD_ID=ibis.literal(run_context["run_id"]),
+        LOADED_AT=ibis.literal(run_context["started_at"], type="timestamp"),
+    )
+
+
+def log_loads(run_context: dict[str, Any], specs: dict[str, dict], **tables: ir.Table | None) -> ir.Table:
+    """One ``OPS.LOAD_LOG`` row per raw file seen by this run: loaded now, or already loaded before.
+
+    ``tables`` holds ``raw_<entity>`` and ``bronze_<entity>`` for every entity. Raw rows are
+    counted from the files again, independently of the Bronze insert, so DQ can reconcile them.
+    """
+    rows = []
+    for entity, spec in specs.items():
+        raw, bronze = tables[f"raw_{entity}"], tables[f"bronze_{entity}"]
+        if raw is None:
+            continue
+        fingerprints = file_fingerprints(raw, list(spec["columns"]))
+        loads = bronze.group_by("FILE_FINGERPRINT").aggregate(
+            FIRST_LOAD_ID=bronze.LOAD_ID.min(),
+            LOADED_FILE=bronze.SOURCE_FILE.argmin(bronze.LOAD_ID),
+            BRONZE_ROWS=bronze.count(),
+        )
+        joined = fingerprints.left_join(loads, "FILE_FINGERPRINT")
+        loaded_now = (joined.FIRST_LOAD_ID == run_context["run_id"]) & (
+            joined.LOADED_FILE == joined.SOURCE_FILE
+        )
+        rows.append(
+            joined.select(
+                RUN_ID=ibis.literal(run_context["run_id"]),
+                ENTITY=ibis.literal(entity),
+                SOURCE_FILE=joined.SOURCE_FILE,
+                FILE_FINGERPRINT=joined.FILE_FINGERPRINT,
+                RAW_ROWS=joined.RAW_ROWS.cast("int64"),
+                BRONZE_ROWS=joined.BRONZE_ROWS.fill_null(0).cast("int64"),
+                STATUS=ibis.ifelse(loaded_now, "loaded", "already_loaded"),
+                FIRST_LOAD_ID=joined.FIRST_LOAD_ID,
+                LOADED_FILE=joined.LOADED_FILE,
+                LOGGED_AT=ibis.literal(run_context["started_at"], type="timestamp"),
+            )
+        )
+    return ibis.union(*rows)

@@ -1,0 +1,19 @@
+"""Project settings: hooks, configuration loader and resolvers."""
+
+from __future__ import annotations
+
+from kedro.config import OmegaConfigLoader
+from omegaconf.resolvers import oc
+
+from retail_control_tower.hooks import RunContextHook, WarehouseSchemasHook
+
+HOOKS = (RunContextHook(), WarehouseSchemasHook())
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    # Environment variables may be read anywhere in the configuration (not only in
+    # credentials), e.g. the raw input folder ``RCT_RAW_DIR``.
+    "custom_resolvers": {"oc.env": oc.env},
+}
