@@ -1,0 +1,106 @@
+"""Shared fixtures: a temporary workspace with its own raw folder and DuckDB warehouse, and a
+real Kedro session to run pipelines in it."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import ibis
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+HEADERS = {
+    "customers": ["customer_id", "signup_date", "home_store_id", "loyalty_tier"],
+    "products": ["product_id", "product_name", "category", "brand", "unit_cost", "list_price"],
+    "stores": ["store_id", "store_name", "region", "format", "opened_date"],
+    "orders": ["order_id", "customer_id", "store_id", "order_ts", "channel"],
+    "order_items": ["order_id", "line_number", "product_id", "quantity", "unit_price", "discount_amount", "promo_code"],
+    "returns": ["return_id", "order_id", "line_number", "return_ts", "quantity", "refund_amount", "reason"],
+}
+
+
+def days_ago(days: float) -> str:
+    return (datetime.now() - timedelta(days=days)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def small_retailer() -> dict[str, list[list]]:
+    """A consistent little retailer: 3 customers, 3 products, 2 stores, 4 orders, 6 lines, 1 return."""
+    return {
+        "customers": [["C1", "2024-01-10", "S1", "gold"], ["C2", "2024-03-01", "S2", "silver"], ["C3", "2025-06-01", "S1", "bronze"]],
+        "products": [["P1", "Tea", "grocery", "Leaf", "1.00", "2.50"], ["P2", "Mug", "home", "Clay", "3.00", "8.00"], ["P3", "Scarf", "apparel", "Wool", "5.00", "20.00"]],
+        "stores": [["S1", "High St", "north", "high_street", "2015-01-01"], ["S2", "Mall", "south", "mall", "2018-05-01"]],
+        "orders": [
+            ["O1", "C1", "S1", days_ago(40), "store"],
+            ["O2", "C2", "S2", days_ago(20), "store"],
+            ["O3", "C1", "S2", days_ago(10), "online"],
+            ["O4", "C3", "S1", days_ago(1), "store"],
+        ],
+        "order_items": [
+            ["O1", "1", "P1", "2", "2.50", "0", ""],
+            ["O1", "2", "P2", "1", "8.00", "2.00", "SPRING"],
+            ["O2", "1", "P3", "1", "20.00", "0", ""],
+            ["O3", "1", "P1", "4", "2.50", "0", ""],
+            ["O3", "2", "P3", "1", "20.00", "5.00", "SALE"],
+            ["O4", "1", "P2", "2", "8.00", "0", ""],
+        ],
+        "returns": [["R1", "O2", "1", days_ago(15), "1", "20.00", "damaged"]],
+    }
+
+
+@dataclass
+class Workspace:
+    root: Path
+    raw: Path
+    data: Path
+
+    def write_csv(self, name: str, rows: list[list], header: list[str] | None = None, entity: str | None = None) -> Path:
+        """Writes ``<raw>/<name>.csv``; the header defaults to the contract of ``entity`` (= name)."""
+        path = self.raw / f"{name}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header or HEADERS[entity or name])
+            writer.writerows(rows)
+        return path
+
+    def write_retailer(self, tables: dict[str, list[list]]) -> None:
+        for name, rows in tables.items():
+            self.write_csv(name, rows)
+
+    def run(self, *pipelines: str, params: dict | None = None):
+        bootstrap_project(PROJECT)
+        with KedroSession.create(project_path=PROJECT, runtime_params=params) as session:
+            return session.run(pipeline_names=list(pipelines) or None)
+
+    @property
+    def warehouse(self) -> Path:
+        return self.data / "warehouse.duckdb"
+
+    def rows(self, sql: str) -> list[tuple]:
+        """Runs SQL on the warehouse; rows as tuples."""
+        con = ibis.duckdb.connect(str(self.warehouse))
+        return [tuple(r) for r in con.raw_sql(sql).fetchall()]
+
+    def scalar(self, sql: str):
+        return self.rows(sql)[0][0]
+
+    def count(self, table: str) -> int:
+        return self.scalar(f"SELECT COUNT(*) FROM {table}")
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    raw, data = tmp_path / "raw", tmp_path / "data"
+    raw.mkdir()
+    data.mkdir()
+    monkeypatch.setenv("RCT_DATA_DIR", str(data))
+    monkeypatch.setenv("RCT_RAW_DIR", str(raw))
+    monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    return Workspace(tmp_path, raw, data)
