@@ -1,0 +1,111 @@
+"""Each check family finds the defect it exists for, and passes clean data."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import ibis
+import pytest
+
+from retail_control_tower.pipelines.dq import checks
+from retail_control_tower.pipelines.dq.gate import DataQualityError, collect_results, enforce_gate
+
+RUN = {"run_id": "2026-11-26T10.00.00.000Z", "env": "test", "started_at": datetime(2026, 11, 26, 10, 0, 0)}
+BASE = {"severity": "error", "sample_size": 2}
+
+
+@pytest.fixture
+def con():
+    return ibis.duckdb.connect()
+
+
+def _results(con, expr) -> list[dict]:
+    return con.to_pyarrow(expr).to_pylist()
+
+
+def test_duplicate_keys_counts_keys_and_samples_them(con):
+    clean = ibis.memtable({"CUSTOMER_ID": ["C1", "C2"]})
+    dirty = ibis.memtable({"BUSINESS_KEY": ["O1", "O1", "O2", "O3", "O3", "O3", "O4", "O4"]})
+    rows = _results(con, checks.check_duplicate_keys(BASE, MODEL_DIM_CUSTOMER=clean, SILVER_ORDERS=dirty))
+    by_table = {r["TABLE_NAME"]: r for r in rows}
+    assert by_table["MODEL.DIM_CUSTOMER"]["STATUS"] == "pass"
+    assert (by_table["SILVER.ORDERS"]["STATUS"], by_table["SILVER.ORDERS"]["OBSERVED"]) == ("fail", 3)
+    assert by_table["SILVER.ORDERS"]["SAMPLE_KEYS"] == "O1, O3"
+
+
+def test_orphan_keys_name_the_missing_members(con):
+    tables = {
+        "MODEL_FCT_ORDER_LINE": ibis.memtable(
+            {"CUSTOMER_ID": ["C1", "C9"], "PRODUCT_ID": ["P1", "P1"], "STORE_ID": ["S1", "S1"],
+             "ORDER_DATE": [datetime(2026, 1, 1).date()] * 2, "ORDER_ID": ["O1", "O2"], "LINE_NUMBER": [1, 1]}
+        ),
+        "MODEL_DIM_CUSTOMER": ibis.memtable({"CUSTOMER_ID": ["C1"]}),
+        "MODEL_DIM_PRODUCT": ibis.memtable({"PRODUCT_ID": ["P1"]}),
+        "MODEL_DIM_STORE": ibis.memtable({"STORE_ID": ["S1"]}),
+        "MODEL_DIM_DATE": ibis.memtable({"DATE_DAY": [datetime(2026, 1, 1).date()]}),
+        "MODEL_FCT_RETURN": ibis.memtable({"ORDER_ID": ["O2", "O7"], "LINE_NUMBER": [1, 1], "CUSTOMER_ID": ["C1", "C1"]}),
+    }
+    rows = _results(con, checks.check_orphan_keys(BASE, **tables))
+    failed = sorted((r["TABLE_NAME"], r["DETAIL"], r["SAMPLE_KEYS"]) for r in rows if r["STATUS"] == "fail")
+    assert failed == [
+        ("MODEL.FCT_ORDER_LINE", "CUSTOMER_ID not found in MODEL.DIM_CUSTOMER", "C9"),
+        ("MODEL.FCT_RETURN", "ORDER_ID|LINE_NUMBER not found in MODEL.FCT_ORDER_LINE", "O7|1"),
+    ]
+
+
+def test_freshness_has_a_warn_age_and_an_error_age(con):
+    lines = ibis.memtable({"ORDER_TS": [datetime(2026, 11, 20, 10, 0, 0), datetime(2026, 11, 22, 10, 0, 0)]})
+    params = {"warn_after_hours": 48, "error_after_hours": 168, "reference_time": None}
+    rows = {r["CHECK_NAME"]: r for r in _results(con, checks.check_freshness(params, RUN, lines))}
+    assert rows["freshness_warn"]["OBSERVED"] == pytest.approx(96.0)
+    assert (rows["freshness_warn"]["STATUS"], rows["freshness_error"]["STATUS"]) == ("fail", "pass")
+    historical = {**params, "reference_time": "2026-11-22T12:00:00"}
+    rows = {r["CHECK_NAME"]: r for r in _results(con, checks.check_freshness(historical, RUN, lines))}
+    assert rows["freshness_warn"]["OBSERVED"] == pytest.approx(2.0) and rows["freshness_warn"]["STATUS"] == "pass"
+
+
+def test_volume_anomaly_compares_the_latest_load_with_the_trailing_mean(con):
+    log = ibis.memtable(
+        {
+            "ENTITY": ["orders"] * 4 + ["returns"],
+            "RUN_ID": ["r1", "r2", "r3", "r4", "r4"],
+            "STATUS": ["loaded"] * 5,
+            "BRONZE_ROWS": [100, 110, 90, 10, 7],
+        }
+    )
+    params = {"severity": "warn", "trailing_loads": 7, "min_ratio": 0.2, "max_ratio": 5.0}
+    rows = {r["TABLE_NAME"]: r for r in _results(con, checks.check_volume(params, log))}
+    assert rows["BRONZE.ORDERS"]["STATUS"] == "fail" and rows["BRONZE.ORDERS"]["OBSERVED"] == pytest.approx(0.1)
+    assert rows["BRONZE.RETURNS"]["STATUS"] == "pass" and rows["BRONZE.RETURNS"]["DETAIL"].startswith("first load")
+
+
+def test_reconciliation_finds_a_lost_row_and_a_raw_bronze_mismatch(con):
+    lineage = {"LOAD_ID": ["L1"] * 3, "SOURCE_FILE": ["stores.csv"] * 3, "SOURCE_ROW": [1, 2, 3]}
+    bronze = ibis.memtable({"STORE_ID": ["S1", " S2", "S3"], **lineage})
+    silver = ibis.memtable({"BUSINESS_KEY": ["S1"], "LOAD_ID": ["L1"], "SOURCE_FILE": ["stores.csv"], "SOURCE_ROW": [1]})
+    quarantine = ibis.memtable({"LOAD_ID": ["L1"], "SOURCE_FILE": ["stores.csv"], "SOURCE_ROW": [3]})
+    log = ibis.memtable({"RUN_ID": ["L1"], "SOURCE_FILE": ["stores.csv"], "RAW_ROWS": [4], "BRONZE_ROWS": [3]})
+    result = checks.check_reconciliation(
+        BASE, {"stores": {"key": ["STORE_ID"]}}, log,
+        BRONZE_STORES=bronze, SILVER_STORES=silver, SILVER_STORES_QUARANTINE=quarantine,
+    )
+    rows = {r["CHECK_NAME"]: r for r in _results(con, result)}
+    assert rows["reconciliation_raw_bronze"]["SAMPLE_KEYS"] == "stores.csv"
+    silver_row = rows["reconciliation_bronze_silver"]
+    assert (silver_row["STATUS"], silver_row["OBSERVED"], silver_row["SAMPLE_KEYS"]) == ("fail", 1, "S2")
+    assert silver_row["DETAIL"] == "bronze STORES 3 = silver 1 + quarantine 1 + superseded 1"
+
+
+def test_gate_stops_on_a_failed_error_check_and_names_it(con):
+    failing = ibis.memtable(
+        {"CHECK_NAME": ["orphan_keys", "volume_anomaly"], "TABLE_NAME": ["MODEL.FCT_RETURN", "BRONZE.ORDERS"],
+         "SEVERITY": ["error", "warn"], "STATUS": ["fail", "fail"], "OBSERVED": [2.0, 0.1], "THRESHOLD": [0.0, 5.0],
+         "DETAIL": ["ORDER_ID|LINE_NUMBER not found", "latest load"], "SAMPLE_KEYS": ["O7|1, O8|1", "r4"]}
+    )
+    recorded = con.create_table("results", collect_results(RUN, failing))
+    with pytest.raises(DataQualityError, match=r"orphan_keys on MODEL\.FCT_RETURN: observed 2 .*sample keys: O7\|1, O8\|1"):
+        enforce_gate(recorded, RUN)
+    warnings_only = con.create_table("warnings", collect_results(RUN, failing.filter(failing.SEVERITY == "warn")))
+    assert _results(con, enforce_gate(warnings_only, RUN))[0] | {"CHECKED_AT": None} == {
+        "RUN_ID": RUN["run_id"], "CHECKS": 1, "FAILED_WARNINGS": 1, "PASSED": True, "CHECKED_AT": None
+    }

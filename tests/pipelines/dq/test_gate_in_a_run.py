@@ -1,0 +1,31 @@
+"""In a real run, a failed error check stops the run after recording every result."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import small_retailer
+
+from retail_control_tower.pipelines.dq.gate import DataQualityError
+
+
+def _stale(tables: dict) -> dict:
+    """The same retailer, a year older: every sale is far past the freshness error age."""
+    tables["orders"] = [[o[0], o[1], o[2], "2025-0" + str(i + 1) + "-15 10:00:00", o[4]] for i, o in enumerate(tables["orders"])]
+    tables["returns"] = [[r[0], r[1], r[2], "2025-03-01 10:00:00", *r[4:]] for r in tables["returns"]]
+    return tables
+
+
+def test_stale_data_stops_the_run_and_is_recorded(workspace):
+    workspace.write_retailer(_stale(small_retailer()))
+    with pytest.raises(DataQualityError, match=r"freshness_error on MODEL\.FCT_ORDER_LINE"):
+        workspace.run("ingest", "dq")
+    recorded = workspace.rows("SELECT CHECK_NAME, SEVERITY, STATUS FROM OPS.DQ_RESULTS WHERE STATUS = 'fail' ORDER BY 1")
+    assert recorded == [("freshness_error", "error", "fail"), ("freshness_warn", "warn", "fail")]
+    assert workspace.scalar("SELECT COUNT(DISTINCT CHECK_NAME) FROM OPS.DQ_RESULTS") >= 9
+    assert "DQ_GATE" not in {name for (name,) in workspace.rows("SELECT table_name FROM information_schema.tables")}
+
+
+def test_a_historical_data_set_is_judged_at_its_own_reference_time(workspace):
+    workspace.write_retailer(_stale(small_retailer()))
+    workspace.run("ingest", "dq", params={"dq": {"freshness": {"reference_time": "2025-04-16T00:00:00"}}})
+    assert workspace.scalar("SELECT PASSED FROM OPS.DQ_GATE") is True

@@ -1,0 +1,103 @@
+"""Ingest nodes on in-memory tables: fingerprints, increments, latest-wins, derived members, Gold sums."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import ibis
+import pytest
+
+from retail_control_tower.pipelines.ingest import bronze, gold, model, silver
+
+RUN = {"run_id": "2026-11-26T10.00.00.000Z", "env": "test", "started_at": datetime(2026, 11, 26, 10, 0, 0)}
+STORES = {"columns": {"STORE_ID": {"type": "string"}, "REGION": {"type": "string"}}, "key": ["STORE_ID"]}
+
+
+@pytest.fixture
+def con():
+    return ibis.duckdb.connect()
+
+
+def _rows(con, expr, *columns: str) -> list[list]:
+    table = con.to_pyarrow(expr.select(*columns) if columns else expr)
+    return [list(row.values()) for row in table.to_pylist()]
+
+
+def _raw(rows: list[tuple[str, str]], source: str = "stores.csv"):
+    return ibis.memtable(
+        {
+            "STORE_ID": [r[0] for r in rows],
+            "REGION": [r[1] for r in rows],
+            "SOURCE_FILE": [source] * len(rows),
+            "SOURCE_ROW": list(range(1, len(rows) + 1)),
+        }
+    )
+
+
+def test_fingerprint_ignores_row_order_and_file_name_but_not_content(con):
+    def fingerprint(rows, source="stores.csv"):
+        return con.execute(bronze.file_fingerprints(_raw(rows, source), ["STORE_ID", "REGION"]))["FILE_FINGERPRINT"][0]
+
+    original = fingerprint([("S1", "north"), ("S2", None)])
+    assert fingerprint([("S2", None), ("S1", "north")], "stores_copy.csv") == original
+    assert fingerprint([("S1", "north"), ("S2", "")]) != original
+    assert fingerprint([("S1", "north")]) != original
+
+
+def test_bronze_loads_only_files_it_has_not_seen(con):
+    first = con.create_table("bronze", bronze.load_bronze(_raw([("S1", "north")]), None, RUN, STORES, "stores"))
+    assert con.execute(first)[["STORE_ID", "LOAD_ID"]].values.tolist() == [["S1", RUN["run_id"]]]
+    again = bronze.load_bronze(_raw([("S1", "north")], "renamed.csv"), first, {**RUN, "run_id": "later"}, STORES, "stores")
+    assert con.execute(again).empty
+
+
+def test_bronze_names_the_file_when_columns_do_not_match(con):
+    raw = _raw([("S1", "north")]).rename(AREA="REGION")
+    with pytest.raises(bronze.InputContractError, match=r"\['stores.csv'\]: missing columns \['REGION'\]; unexpected columns \['AREA'\]"):
+        bronze.load_bronze(raw, None, RUN, STORES, "stores")
+
+
+def test_silver_applies_only_new_loads_and_the_latest_load_wins(con):
+    rows = {
+        "STORE_ID": ["S1", "S2", "S1"],
+        "REGION": ["north", "south", "east"],
+        "LOAD_ID": ["L1", "L1", "L2"],
+        "LOADED_AT": [datetime(2026, 1, 1)] * 3,
+        "SOURCE_FILE": ["a.csv", "a.csv", "b.csv"],
+        "SOURCE_ROW": [1, 2, 1],
+    }
+    bronze_table = ibis.memtable(rows)
+    validation = {"min_event_date": "2000-01-01", "max_future_days": 1}
+    staged = silver.stage_silver(bronze_table, None, None, RUN, STORES, validation)
+    applied = con.execute(silver.apply_silver(staged, STORES).order_by("BUSINESS_KEY"))
+    assert applied[["BUSINESS_KEY", "REGION", "LOAD_ID"]].values.tolist() == [["S1", "east", "L2"], ["S2", "south", "L1"]]
+    prior = ibis.memtable({"LOAD_ID": ["L1"]})
+    increment = con.execute(silver.stage_silver(bronze_table, prior, None, RUN, STORES, validation))
+    assert increment["LOAD_ID"].tolist() == ["L2"]
+
+
+def test_dimensions_add_derived_members_for_ids_only_the_facts_know(con):
+    customers = ibis.memtable({"CUSTOMER_ID": ["C1"], "SIGNUP_DATE": [date(2024, 1, 1)], "HOME_STORE_ID": ["S1"], "LOYALTY_TIER": ["gold"]})
+    orders = ibis.memtable(
+        {"CUSTOMER_ID": ["C1", "C2", "C2", "C2"], "STORE_ID": ["S1", "S2", "S3", "S3"],
+         "ORDER_TS": [datetime(2025, 1, 1), datetime(2025, 2, 1), datetime(2025, 3, 1), datetime(2025, 4, 1)]}
+    )
+    assert _rows(con, model.dim_customer(customers, orders).order_by("CUSTOMER_ID")) == [
+        ["C1", date(2024, 1, 1), "S1", "gold", False],
+        ["C2", date(2025, 2, 1), "S3", "unknown", True],
+    ]
+
+
+def test_sales_daily_adds_returns_on_the_day_they_came_back(con):
+    lines = ibis.memtable(
+        {"ORDER_DATE": [date(2026, 1, 1)] * 2, "STORE_ID": ["S1"] * 2, "PRODUCT_ID": ["P1", "P2"], "ORDER_ID": ["O1", "O1"],
+         "CUSTOMER_ID": ["C1", "C1"], "QUANTITY": [2, 1], "GROSS_AMOUNT": [10.0, 5.0], "DISCOUNT_AMOUNT": [1.0, 0.0], "NET_AMOUNT": [9.0, 5.0]}
+    )
+    returns = ibis.memtable({"RETURN_DATE": [date(2026, 1, 3)], "STORE_ID": ["S1"], "PRODUCT_ID": ["P1"], "QUANTITY": [1], "REFUND_AMOUNT": [4.5]})
+    products = ibis.memtable({"PRODUCT_ID": ["P1", "P2"], "CATEGORY": ["tea", "tea"]})
+    daily = gold.sales_daily(lines, returns, products).order_by("DATE_DAY")
+    assert _rows(con, daily, "DATE_DAY", "ORDERS", "UNITS", "NET_AMOUNT", "RETURNED_UNITS", "NET_AFTER_RETURNS") == [
+        [date(2026, 1, 1), 1, 3, Decimal("14.00"), 0, Decimal("14.00")],
+        [date(2026, 1, 3), 0, 0, Decimal("0.00"), 1, Decimal("-4.50")],
+    ]
