@@ -73,10 +73,11 @@ class Workspace:
         for name, rows in tables.items():
             self.write_csv(name, rows)
 
-    def run(self, *pipelines: str, params: dict | None = None):
+    def run(self, *pipelines: str, params: dict | None = None, **run_options):
+        """A real Kedro session on this workspace (``run_options`` as for ``kedro run``)."""
         bootstrap_project(PROJECT)
         with KedroSession.create(project_path=PROJECT, runtime_params=params) as session:
-            return session.run(pipeline_names=list(pipelines) or None)
+            return session.run(pipeline_names=list(pipelines) or None, **run_options)
 
     @property
     def warehouse(self) -> Path:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
+
 from kedro.config import OmegaConfigLoader
 from omegaconf.resolvers import oc
 
 from retail_control_tower.hooks import RunContextHook, WarehouseSchemasHook
+
+# Kedro 1.7 registers resolvers with an API omegaconf 2.4 deprecates; the warning is not ours
+# to act on and would greet every run.
+warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
 
 HOOKS = (RunContextHook(), WarehouseSchemasHook())
 

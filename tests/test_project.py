@@ -1,0 +1,67 @@
+"""Project structure the product relies on: registered pipelines, layered catalog, engine-free nodes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+from conftest import PROJECT
+from kedro.framework.project import pipelines
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+SOURCE = PROJECT / "src" / "retail_control_tower"
+IN_MEMORY = {"run_context"}
+
+
+def test_pipelines_are_registered_by_name_and_default_is_ingest_then_dq():
+    bootstrap_project(PROJECT)
+    assert {"ingest", "dq", "generate", "__default__"} <= set(pipelines)
+    default = {node.name for node in pipelines["__default__"].nodes}
+    assert default == {n.name for n in pipelines["ingest"].nodes} | {n.name for n in pipelines["dq"].nodes}
+
+
+def test_every_persisted_dataset_carries_its_kedro_viz_layer(workspace):
+    bootstrap_project(PROJECT)
+    with KedroSession.create(project_path=PROJECT) as session:
+        catalog = session.load_context().catalog
+    missing = []
+    for name in sorted(set().union(*(p.datasets() for p in pipelines.values()))):
+        if name.startswith("params:") or name in IN_MEMORY or name.startswith("dq_"):
+            continue
+        dataset = catalog.get(name, fallback_to_runtime_pattern=True)
+        layer = ((getattr(dataset, "metadata", None) or {}).get("kedro-viz") or {}).get("layer")
+        if not layer:
+            missing.append(name)
+    assert missing == []
+
+
+def test_warehouse_datasets_are_named_after_their_tables():
+    catalog = yaml.safe_load((PROJECT / "conf" / "base" / "catalog.yml").read_text())
+    for pattern, entry in catalog.items():
+        if entry.get("type") == "ibis.TableDataset":
+            schema = entry["database"]
+            assert pattern == f'{schema}_{entry["table_name"]}', pattern
+
+
+def test_nodes_never_import_an_engine():
+    offenders = [
+        str(path.relative_to(PROJECT))
+        for path in (SOURCE / "pipelines").rglob("*.py")
+        if re.search(r"^\s*(import|from)\s+(duckdb|snowflake)", path.read_text(), re.MULTILINE)
+    ]
+    assert offenders == []
+
+
+def test_telemetry_is_off():
+    assert yaml.safe_load((PROJECT / ".telemetry").read_text()) == {"consent": False}
+    makefile = (PROJECT / "Makefile").read_text()
+    assert "KEDRO_DISABLE_TELEMETRY := 1" in makefile and "MLFLOW_DISABLE_TELEMETRY := true" in makefile
+
+
+def test_generated_files_are_ignored_by_git():
+    ignored = (PROJECT / ".gitignore").read_text()
+    for pattern in ("data/**", "*.duckdb", ".venv/", "conf/local/**", "mlruns/"):
+        assert pattern in ignored
+    assert Path(PROJECT / "conf" / "local" / ".gitkeep").exists()
