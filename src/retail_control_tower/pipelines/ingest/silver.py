@@ -137,14 +137,18 @@ def stage_silver(
     key_sets = [tuple(spec["key"])] + [tuple(r["columns"]) for r in spec.get("references", [])]
     key_of = {cols: business_key([text[c] for c in cols]) for cols in key_sets}
     rules = _reasons(text, typed, spec, validation, run_context, references, key_of)
-    staged = batch.select(
+    # The first rule that holds, by number: each condition is evaluated once per row.
+    rule = ibis.cases(*[(cond, number) for number, (cond, _, _) in enumerate(rules)], else_=ibis.null("int16"))
+    checked = batch.mutate(_RULE=rule)
+    first_rule = checked._RULE
+    staged = checked.select(
         BUSINESS_KEY=key_of[tuple(spec["key"])],
         **typed,
         **{f"RAW_{n}": batch[n] for n in names},
         **{c: batch[c] for c in LINEAGE},
         ROW_HASH=row_hash(list(text.values())),
-        REASON_CODE=ibis.cases(*[(cond, code) for cond, code, _ in rules], else_=ibis.null("string")),
-        REASON_DETAIL=ibis.cases(*[(cond, detail) for cond, _, detail in rules], else_=ibis.null("string")),
+        REASON_CODE=ibis.cases(*[(first_rule == n, code) for n, (_, code, _) in enumerate(rules)], else_=ibis.null("string")),
+        REASON_DETAIL=ibis.cases(*[(first_rule == n, detail) for n, (_, _, detail) in enumerate(rules)], else_=ibis.null("string")),
     )
     # Within one load, the last row of a business key wins; earlier copies are quarantined as
     # exact duplicates or as conflicting versions. Across loads the newer load simply wins.
@@ -153,20 +157,20 @@ def stage_silver(
         group_by=[staged.BUSINESS_KEY, staged.LOAD_ID, valid],
         order_by=[staged.SOURCE_FILE.desc(), staged.SOURCE_ROW.desc()],
     )
-    position = ibis.row_number().over(window)
-    winner_hash = staged.ROW_HASH.first().over(window)
-    duplicate = valid & (position > 0)
-    return staged.mutate(
-        REASON_CODE=ibis.cases(
-            (duplicate & (staged.ROW_HASH == winner_hash), "DUPLICATE_ROW"),
-            (duplicate, "DUPLICATE_KEY"),
-            else_=staged.REASON_CODE,
-        ),
+    duplicate = valid & (ibis.row_number().over(window) > 0)
+    exact = duplicate & (staged.ROW_HASH == staged.ROW_HASH.first().over(window))
+    decided = staged.mutate(
+        REASON_CODE=ibis.cases((exact, "DUPLICATE_ROW"), (duplicate, "DUPLICATE_KEY"), else_=staged.REASON_CODE),
         REASON_DETAIL=ibis.cases(
-            (duplicate & (staged.ROW_HASH == winner_hash), ibis.literal("exact copy of a later row of the same load")),
+            (exact, ibis.literal("exact copy of a later row of the same load")),
             (duplicate, ibis.literal("superseded by a later row of the same load with different values")),
             else_=staged.REASON_DETAIL,
         ),
+    )
+    # Raw values are kept for the quarantine only; valid rows carry their typed values.
+    keep_raw = decided.REASON_CODE.notnull()
+    return decided.mutate(
+        **{f"RAW_{n}": ibis.ifelse(keep_raw, decided[f"RAW_{n}"], ibis.null("string")) for n in names}
     ).drop("ROW_HASH")
 
 
