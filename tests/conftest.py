@@ -10,6 +10,7 @@ from pathlib import Path
 
 import ibis
 import pytest
+import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
@@ -85,7 +86,11 @@ class Workspace:
 
     def rows(self, sql: str) -> list[tuple]:
         """Runs SQL on the warehouse; rows as tuples."""
-        con = ibis.duckdb.connect(str(self.warehouse))
+        # DuckDB refuses a second in-process connection to a file with other settings than the
+        # run's, so open it with the engine settings of conf/base/globals.yml.
+        engine = yaml.safe_load((PROJECT / "conf" / "base" / "globals.yml").read_text())["warehouse"]
+        settings = {k: v for k, v in engine.items() if k not in ("backend", "database")}
+        con = ibis.duckdb.connect(str(self.warehouse), **settings)
         return [tuple(r) for r in con.raw_sql(sql).fetchall()]
 
     def scalar(self, sql: str):

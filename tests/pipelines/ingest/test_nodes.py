@@ -67,12 +67,12 @@ def test_silver_applies_only_new_loads_and_the_latest_load_wins(con):
         "SOURCE_FILE": ["a.csv", "a.csv", "b.csv"],
         "SOURCE_ROW": [1, 2, 1],
     }
-    bronze_table = ibis.memtable(rows)
+    bronze_table = con.create_table("bronze", ibis.memtable(rows))  # nodes get warehouse tables
     validation = {"min_event_date": "2000-01-01", "max_future_days": 1}
     staged = silver.stage_silver(bronze_table, None, None, RUN, STORES, validation)
     applied = con.execute(silver.apply_silver(staged, STORES).order_by("BUSINESS_KEY"))
     assert applied[["BUSINESS_KEY", "REGION", "LOAD_ID"]].values.tolist() == [["S1", "east", "L2"], ["S2", "south", "L1"]]
-    prior = ibis.memtable({"LOAD_ID": ["L1"]})
+    prior = con.create_table("prior", ibis.memtable({"LOAD_ID": ["L1"]}))
     increment = con.execute(silver.stage_silver(bronze_table, prior, None, RUN, STORES, validation))
     assert increment["LOAD_ID"].tolist() == ["L2"]
 
