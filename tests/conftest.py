@@ -100,6 +100,16 @@ class Workspace:
         return self.scalar(f"SELECT COUNT(*) FROM {table}")
 
 
+def release_warehouse_connections() -> None:
+    """Closes the engine connections Kedro datasets keep open in this process, so another
+    process (a notebook, a second ``kedro run``) may open the DuckDB file."""
+    from kedro_datasets._utils import ConnectionMixin
+
+    for connection in ConnectionMixin._connections.values():
+        connection.disconnect()
+    ConnectionMixin._connections.clear()
+
+
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     raw, data = tmp_path / "raw", tmp_path / "data"

@@ -13,7 +13,7 @@ from retail_control_tower.synthetic.simulation import simulate_retailer_with_tra
 SMALL = {
     "seed": 7,
     "customers": 1500,
-    "stores": 8,
+    "stores": 20,
     "products": 120,
     "history_days": 365,
     "end_date": "2025-06-30",
@@ -172,7 +172,8 @@ def test_realised_line_count_is_within_ten_percent_of_target(frames):
     assert 2.2 < len(frames["order_items"]) / len(frames["orders"]) < 2.8
 
 
-def test_customers_are_acquired_over_time_and_buy_at_heterogeneous_rates(frames):
+def test_customers_are_acquired_over_time_and_buy_at_heterogeneous_rates(simulated):
+    frames, traits = simulated
     signup = frames["customers"]["signup_date"]
     assert abs((signup < START).mean() - 0.35) < 0.02
     assert signup.min() >= START - pd.Timedelta(days=3 * 366)
@@ -185,8 +186,10 @@ def test_customers_are_acquired_over_time_and_buy_at_heterogeneous_rates(frames)
     counts = orders.groupby("customer_id").size().reindex(veterans, fill_value=0)
     first_quarter = orders[orders["order_ts"] < START + pd.Timedelta(days=91)]
     rate = first_quarter.groupby("customer_id").size().reindex(veterans, fill_value=0) / 91
-    assert rate.quantile(0.95) > 1 / 10 and rate.median() < 1 / 20
+    assert rate.quantile(0.95) > 3 * rate.median() and rate.quantile(0.1) < rate.median() / 3
     assert counts.std() / counts.mean() > 0.7
+    base_rate = traits["base_rate"]
+    assert base_rate.quantile(0.9) > 10 * base_rate.quantile(0.1)
 
 
 def test_weekend_peak_for_stores_and_smoother_online(frames):
@@ -206,9 +209,11 @@ def test_yearly_seasonality_december_peak_and_january_dip(frames):
     orders = frames["orders"]
     month = orders["order_ts"].dt.month
     per_day = orders.groupby(month).size() / orders["order_ts"].dt.normalize().groupby(month).nunique()
+    # the customer base grows through the history (and sale weeks are random), so compare
+    # December with its neighbours rather than with the whole year
     assert per_day[12] > 1.3 * per_day[1]
-    assert per_day[12] == per_day.max()
-    assert per_day[1] < per_day[[2, 3, 4]].mean()
+    assert per_day[12] > 1.2 * per_day[[9, 10]].mean()
+    assert per_day[1] < per_day[2]
 
 
 def test_promo_lines_carry_a_code_and_a_ten_to_forty_percent_discount(frames, lines, simulated):
@@ -216,8 +221,9 @@ def test_promo_lines_carry_a_code_and_a_ten_to_forty_percent_discount(frames, li
     promo = items["promo_code"].notna()
     assert 0.1 < promo.mean() < 0.6
     assert (items.loc[promo, "discount_amount"] > 0).all() and (items.loc[~promo, "discount_amount"] == 0).all()
-    share = items["discount_amount"] / (items["quantity"] * items["unit_price"])
-    assert share[promo].between(0.099, 0.401).all()
+    gross = items["quantity"] * items["unit_price"]
+    discount = items.loc[promo, "discount_amount"]
+    assert discount.between(0.1 * gross[promo] - 0.005, 0.4 * gross[promo] + 0.005).all()  # to the cent
     assert items.loc[promo, "promo_code"].str.fullmatch(r"(WK\d{4}|SALE\d{6}|BLACKFRIDAY\d{2})-\d{2}").all()
     # discount-reliant customers buy mostly promo lines
     traits = simulated[1].set_index("customer_id")
@@ -259,7 +265,7 @@ def test_oracle_rows_states_and_probabilities(frames):
         assert set(oracle.loc[oracle["snapshot_date"] == t, "customer_id"]) == set(signup.index[signup <= t])
     # churn is absorbing: once churned at a snapshot, churned at every later one
     wide = oracle.pivot(index="customer_id", columns="snapshot_date", values="is_churned_latent")
-    churned = wide.fillna(False).astype(int).to_numpy()
+    churned = wide.astype(float).fillna(0).to_numpy()
     assert (np.diff(churned, axis=1) >= 0).all()
     # churned customers never buy again after the snapshot they are seen churned at
     first_churned = oracle[oracle["is_churned_latent"]].groupby("customer_id")["snapshot_date"].min()
@@ -273,6 +279,7 @@ def test_oracle_is_calibrated_and_predictive_against_the_realised_label(frames):
     assert len(labelled) >= 8
     pooled = pd.concat([rows for _, rows in labelled])
     assert abs(pooled["no_purchase"].mean() - pooled["churn_probability"].mean()) < 0.015
+    z_scores = []
     for t, rows in labelled:
         if len(rows) < 300:
             continue
@@ -280,37 +287,48 @@ def test_oracle_is_calibrated_and_predictive_against_the_realised_label(frames):
         assert roc_auc(rows["churn_probability"].to_numpy(), rows["no_purchase"].to_numpy()) > 0.8, t
         alive = rows[~rows["is_churned_latent"]]
         assert roc_auc(alive["churn_probability"].to_numpy(), alive["no_purchase"].to_numpy()) > 0.75, t
-    # calibrated in bins too, not only on average
-    bins = pd.cut(pooled["churn_probability"], [0, 0.1, 0.3, 0.6, 0.999, 1.0], include_lowest=True)
-    table = pooled.groupby(bins, observed=True).agg(p=("churn_probability", "mean"), y=("no_purchase", "mean"), n=("no_purchase", "size"))
-    table = table[table["n"] >= 200]
-    assert len(table) >= 4 and (abs(table["p"] - table["y"]) < 0.05).all()
+        # calibrated within probability bins too: the realised count is the sum of independent
+        # Bernoulli(p) labels, so each bin's standardised error is ~N(0, 1)
+        p = alive["churn_probability"]
+        bins = pd.cut(p, [0, 0.1, 0.3, 0.6, 1.0], include_lowest=True)
+        grouped = pd.DataFrame({"p": p, "y": alive["no_purchase"], "v": p * (1 - p)}).groupby(bins, observed=True).sum()
+        grouped = grouped[grouped["v"] > 5]
+        z_scores.extend((grouped["y"] - grouped["p"]) / np.sqrt(grouped["v"]))
+    z_scores = np.asarray(z_scores)
+    assert len(z_scores) >= 20
+    assert np.abs(z_scores).max() < 4 and np.mean(z_scores**2) < 2
 
 
 def test_typical_month_end_no_purchase_rate(frames):
-    rates = [rows["no_purchase"].mean() for t, rows in month_end_labels(frames) if t >= START + pd.Timedelta(days=120)]
-    assert rates and all(0.2 < r < 0.45 for r in rates)
-    assert 0.25 <= np.median(rates) <= 0.4
+    rates = [rows["no_purchase"].mean() for t, rows in month_end_labels(frames) if t >= START + pd.Timedelta(days=150)]
+    assert len(rates) >= 4 and all(0.15 < r < 0.45 for r in rates)
+    assert 0.22 <= np.median(rates) <= 0.40
 
 
-def test_discount_reliance_return_propensity_and_poor_stores_churn_more(simulated):
-    frames, traits = simulated
+def test_discount_reliance_return_propensity_and_poor_stores_churn_more():
+    # a larger population than the other tests, so quartile lapse rates are precise to ~2 points
+    frames, traits = simulate_retailer_with_traits(dict(SMALL, customers=6000, target_order_lines=200_000))
     orders = frames["orders"]
     mid = START + (END - START) / 2
     bought_early = orders.loc[orders["order_ts"] < mid, "customer_id"].unique()
     recent = orders.loc[orders["order_ts"] > END - WINDOW, "customer_id"].unique()
     cohort = traits[traits["customer_id"].isin(bought_early)].copy()
-    cohort["lapsed"] = ~cohort["customer_id"].isin(recent)
-    for trait, sign in (("discount_reliance", 1), ("return_propensity", 1), ("home_store_quality", -1)):
-        quartile = pd.qcut(sign * cohort[trait], 4, labels=False)
+    cohort["lapsed"] = ~cohort["customer_id"].isin(recent)  # no purchase in the last window of the history
+    for trait, sign, margin in (("discount_reliance", 1, 0.08), ("return_propensity", 1, 0.1), ("home_store_quality", -1, 0.04)):
+        quartile = pd.qcut((sign * cohort[trait]).rank(method="first"), 4, labels=False)
         by_quartile = cohort.groupby(quartile)["lapsed"].mean()
-        assert by_quartile[3] > by_quartile[0] + 0.05, (trait, by_quartile.to_dict())
-    # tenure: customers acquired during the history churn faster than long-standing ones
-    latent = frames["churn_oracle"].merge(frames["customers"], on="customer_id")
-    at_end = latent[latent["snapshot_date"] == latent["snapshot_date"].max()]
-    veteran = at_end["signup_date"] < START - pd.Timedelta(days=365)
-    newcomer = at_end["signup_date"].between(START, START + pd.Timedelta(days=120))
-    assert at_end.loc[newcomer, "is_churned_latent"].mean() > at_end.loc[veteran, "is_churned_latent"].mean() + 0.05
+        assert by_quartile[3] > by_quartile[0] + margin, (trait, by_quartile.to_dict())
+    # tenure: at the same age (six months after signup, or after the start for customers already
+    # there), customers acquired during the history have churned more than long-standing ones
+    oracle = frames["churn_oracle"].merge(frames["customers"], on="customer_id")
+    since = oracle["signup_date"].where(oracle["signup_date"] >= START, START)
+    aged = oracle[oracle["snapshot_date"] >= since + pd.Timedelta(days=180)]
+    at_six_months = aged.loc[aged.groupby("customer_id")["snapshot_date"].idxmin()]
+    newcomer = at_six_months["signup_date"] >= START
+    veteran = at_six_months["signup_date"] < START - pd.Timedelta(days=365)
+    assert newcomer.sum() > 1000 and veteran.sum() > 1000
+    churned = at_six_months["is_churned_latent"]
+    assert churned[newcomer].mean() > 1.4 * churned[veteran].mean()
 
 
 def test_missing_parameter_is_an_error():

@@ -39,6 +39,19 @@ TOWNS = (
 )
 TIERS = ("bronze", "silver", "gold")
 DISCOUNT_LEVELS = np.array([10, 15, 20, 25, 30, 35, 40])
+RETURN_REASONS = ("wrong size", "changed mind", "damaged", "defective", "not as described", "arrived late")
+REASON_BY_CATEGORY = np.array([
+    [0.00, 0.30, 0.45, 0.05, 0.20, 0.00],  # grocery
+    [0.50, 0.25, 0.05, 0.02, 0.15, 0.03],  # apparel
+    [0.02, 0.35, 0.30, 0.10, 0.20, 0.03],  # home
+    [0.00, 0.45, 0.15, 0.10, 0.30, 0.00],  # beauty
+    [0.00, 0.20, 0.15, 0.45, 0.17, 0.03],  # electronics
+    [0.00, 0.35, 0.25, 0.20, 0.17, 0.03],  # toys
+    [0.20, 0.30, 0.15, 0.15, 0.17, 0.03],  # sports
+    [0.00, 0.35, 0.30, 0.15, 0.17, 0.03],  # garden
+    [0.00, 0.50, 0.30, 0.00, 0.17, 0.03],  # books
+    [0.00, 0.40, 0.30, 0.10, 0.17, 0.03],  # pets
+])
 PRE_EXISTING_SHARE = 0.35
 PRE_EXISTING_SPAN_DAYS = 1095
 
@@ -81,6 +94,40 @@ class Calendar:
     period_code: list[str]
     period_on_promo: np.ndarray  # bool [period, product]
     period_discount: np.ndarray  # discount level index [period, product]
+
+
+@dataclass(frozen=True)
+class ProductSampler:
+    """Products by category, cumulative popularity within category spanning (c, c + 1]."""
+
+    product: np.ndarray
+    cum: np.ndarray
+    has_category: np.ndarray
+    cum_any: np.ndarray  # cumulative popularity over all its products, ignoring category
+
+    @classmethod
+    def build(cls, category: np.ndarray, weight: np.ndarray, index: np.ndarray) -> ProductSampler:
+        order = index[np.argsort(category[index], kind="stable")]
+        cats = category[order].astype(np.int64)
+        cats_range = np.arange(len(CATEGORIES))
+        starts, ends = np.searchsorted(cats, cats_range), np.searchsorted(cats, cats_range, side="right")
+        csum = np.concatenate([[0.0], np.cumsum(weight[order])])
+        before, total = csum[starts], csum[ends] - csum[starts]
+        cum = cats + (csum[1:] - before[cats]) / np.where(total > 0, total, 1.0)[cats]
+        has = ends > starts
+        cum[ends[has] - 1] = cats_range[has] + 1.0
+        return cls(order, cum, has, csum[1:] / max(csum[-1], 1e-300))
+
+    def draw(self, cat: np.ndarray, u: np.ndarray) -> np.ndarray:
+        if len(self.product) == 0:
+            return np.zeros(len(cat), dtype=np.int64)
+        pos = np.searchsorted(self.cum, cat + u, side="right")
+        return self.product[np.minimum(pos, len(self.product) - 1)]
+
+    def draw_any(self, u: np.ndarray) -> np.ndarray:
+        if len(self.product) == 0:
+            return np.zeros(len(u), dtype=np.int64)
+        return self.product[np.minimum(np.searchsorted(self.cum_any, u, side="right"), len(self.product) - 1)]
 
 
 def build_catalogue(rng: np.random.Generator, n_products: int) -> Catalogue:
@@ -180,7 +227,7 @@ def build_calendar(rng: np.random.Generator, start: np.datetime64, n_days: int, 
         mondays = [dt.date(year, 2, 1) + dt.timedelta(days=k) for k in range(0, 260)]
         mondays = [m for m in mondays if m.weekday() == 0 and 2 <= m.month <= 10]
         sale_weeks = sorted(rng.choice(len(mondays), size=4, replace=False))
-        events = [(mondays[k], 7, 0.7, f"SALE{year % 100:02d}{mondays[k].month:02d}{mondays[k].day:02d}", 1) for k in sale_weeks]
+        events = [(mondays[k], 7, 0.5, f"SALE{year % 100:02d}{mondays[k].month:02d}{mondays[k].day:02d}", 1) for k in sale_weeks]
         events.append((_black_friday(year), 4, 1.5, f"BLACKFRIDAY{year % 100:02d}", 2))
         for begin, length, strength, code, kind in events:
             offset = (np.datetime64(begin) - start).astype(np.int64)
@@ -220,7 +267,7 @@ def build_population(
 ) -> Population:
     n = int(n_customers)
     signup = acquisition_days(rng, n, history_days)
-    base_rate = rng.gamma(1.3, 1.0 / 1.3, n)
+    base_rate = rng.gamma(1.0, 1.0, n)
     share = float(np.clip(online_share, 0.0, 1.0))
     if 0.0 < share < 1.0:
         online_pref = rng.beta(1.2 * share, 1.2 * (1.0 - share), n)
@@ -231,7 +278,8 @@ def build_population(
     rho = np.where(heavy, rng.uniform(0.12, 0.4, n), np.clip(rng.lognormal(np.log(0.05), 0.35, n), 0.01, 0.12))
     local = rng.choice(stores.n_physical, size=n, p=stores.size)
     home = np.where(online_pref > 0.5, stores.n_physical, local)
-    score = 0.8 * (np.log(base_rate) - np.log(base_rate).mean()) / np.log(base_rate).std() + rng.normal(0, 1, n)
+    log_rate = np.log(base_rate)
+    score = 0.8 * (log_rate - log_rate.mean()) / max(float(log_rate.std()), 1e-9) + rng.normal(0, 1, n)
     tier = np.searchsorted(np.quantile(score, [0.6, 0.88]), score).astype(np.int8)
     weights = np.broadcast_to(CATEGORY_WEIGHT, (n, len(CATEGORIES))).copy()
     favourites = rng.choice(len(CATEGORIES), size=(n, 2), p=CATEGORY_WEIGHT / CATEGORY_WEIGHT.sum())

@@ -32,7 +32,7 @@ class ChurnModel:
     beta_reliance: float = 2.0  # log-hazard per unit of discount reliance
     beta_return_propensity: float = 6.0  # log-hazard per unit of return propensity
     beta_recent_returns: float = 0.35  # log-hazard per (decayed) recent returned line
-    beta_store_quality: float = -0.35  # log-hazard per unit of home-store service quality
+    beta_store_quality: float = -0.45  # log-hazard per unit of home-store service quality
     beta_tier: tuple[float, float, float] = (0.0, -0.3, -0.6)  # bronze, silver, gold
     tenure_amplitude: float = 3.0  # new customers: hazard x (1 + amplitude) ...
     tenure_scale_days: float = 120.0  # ... decaying with tenure on this scale
@@ -165,7 +165,7 @@ def no_purchase_probability(
     return prob
 
 
-INITIAL_AT_RISK_SHARE = 0.15  # of customers already acquired when the history starts
+INITIAL_AT_RISK_SHARE = 0.03  # of customers already acquired at the start (~ the chain's stationary share)
 
 
 def expected_order_count(

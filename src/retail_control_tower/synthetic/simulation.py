@@ -19,10 +19,13 @@ from retail_control_tower.synthetic.catalogue import (
     CATEGORIES,
     CATEGORY_RETURN_FACTOR,
     DISCOUNT_LEVELS,
+    REASON_BY_CATEGORY,
+    RETURN_REASONS,
     TIERS,
     Calendar,
     Catalogue,
     Population,
+    ProductSampler,
     StoreNetwork,
     build_calendar,
     build_catalogue,
@@ -33,6 +36,7 @@ from retail_control_tower.synthetic.dynamics import (
     ACTIVE,
     AT_RISK,
     CHURNED,
+    INITIAL_AT_RISK_SHARE,
     RING,
     STATE_NAMES,
     ChurnModel,
@@ -50,51 +54,11 @@ REQUIRED_PARAMS = (
     "seed", "customers", "stores", "products", "history_days", "end_date",
     "target_order_lines", "churn_window_days", "online_share",
 )
-RETURN_REASONS = ("wrong size", "changed mind", "damaged", "defective", "not as described", "arrived late")
-REASON_BY_CATEGORY = np.array([
-    [0.00, 0.30, 0.45, 0.05, 0.20, 0.00],  # grocery
-    [0.50, 0.25, 0.05, 0.02, 0.15, 0.03],  # apparel
-    [0.02, 0.35, 0.30, 0.10, 0.20, 0.03],  # home
-    [0.00, 0.45, 0.15, 0.10, 0.30, 0.00],  # beauty
-    [0.00, 0.20, 0.15, 0.45, 0.17, 0.03],  # electronics
-    [0.00, 0.35, 0.25, 0.20, 0.17, 0.03],  # toys
-    [0.20, 0.30, 0.15, 0.15, 0.17, 0.03],  # sports
-    [0.00, 0.35, 0.30, 0.15, 0.17, 0.03],  # garden
-    [0.00, 0.50, 0.30, 0.00, 0.17, 0.03],  # books
-    [0.00, 0.40, 0.30, 0.10, 0.17, 0.03],  # pets
-])
 STORE_HOURS = np.array([0] * 8 + [2, 4, 6, 8, 9, 8, 7, 7, 8, 9, 8, 6, 3, 0, 0, 0], dtype=float)
 ONLINE_HOURS = np.array([2, 1, 0.6, 0.4, 0.4, 0.6, 1.5, 3, 4, 5, 5, 5.5, 6, 5.5, 5, 5, 5.5, 6.5, 8, 9, 9.5, 8, 6, 3.5])
 QUANTITY_P = np.array([0.8, 0.12, 0.05, 0.03])
 SAME_STORE_SHARE = 0.9  # in-store orders at the customer's local store
-
-
-@dataclass(frozen=True)
-class ProductSampler:
-    """Products by category, cumulative popularity within category spanning (c, c + 1]."""
-
-    product: np.ndarray
-    cum: np.ndarray
-    has_category: np.ndarray
-
-    @classmethod
-    def build(cls, category: np.ndarray, weight: np.ndarray, index: np.ndarray) -> ProductSampler:
-        order = index[np.argsort(category[index], kind="stable")]
-        cats = category[order].astype(np.int64)
-        cats_range = np.arange(len(CATEGORIES))
-        starts, ends = np.searchsorted(cats, cats_range), np.searchsorted(cats, cats_range, side="right")
-        csum = np.concatenate([[0.0], np.cumsum(weight[order])])
-        before, total = csum[starts], csum[ends] - csum[starts]
-        cum = cats + (csum[1:] - before[cats]) / np.where(total > 0, total, 1.0)[cats]
-        has = ends > starts
-        cum[ends[has] - 1] = cats_range[has] + 1.0
-        return cls(order, cum, has)
-
-    def draw(self, cat: np.ndarray, u: np.ndarray) -> np.ndarray:
-        if len(self.product) == 0:
-            return np.zeros(len(cat), dtype=np.int64)
-        pos = np.searchsorted(self.cum, cat + u, side="right")
-        return self.product[np.minimum(pos, len(self.product) - 1)]
+PROMO_SEEKING_SLOPE = 1.3  # P(a line is chosen among promoted products) = 1.3 * reliance - 0.05
 
 
 @dataclass
@@ -140,9 +104,15 @@ def _day_orders(
     cat = np.minimum((rng.random(n_total)[:, None] > pop.category_cum[cust]).sum(axis=1), len(CATEGORIES) - 1)
     period = int(cal.period[d])
     promo = _promo_sampler(ctx, period)
-    wants_promo = (rng.random(n_total) < 0.1 + 0.85 * pop.reliance[cust]) & promo.has_category[cat]
+    # promo seekers take a promoted product of the category, or any promoted product if it has none
+    wants_promo = (rng.random(n_total) < PROMO_SEEKING_SLOPE * pop.reliance[cust] - 0.05) & (len(promo.product) > 0)
     u = rng.random(n_total)
-    product = np.where(wants_promo, promo.draw(cat, u), ctx.everything.draw(cat, u))
+    product = np.where(
+        wants_promo,
+        np.where(promo.has_category[cat], promo.draw(cat, u), promo.draw_any(u)),
+        ctx.everything.draw(cat, u),
+    )
+    cat = ctx.cat.category[product].astype(np.int64)
     quantity = rng.choice(4, size=n_total, p=QUANTITY_P) + 1
     on_promo = cal.period_on_promo[period, product]
     level = cal.period_discount[period, product].astype(np.int64)
@@ -240,7 +210,7 @@ def simulate_retailer_with_traits(params: dict[str, Any]) -> tuple[dict[str, pd.
     n_customers = len(pop.signup_day)
     state = np.full(n_customers, ACTIVE, dtype=np.int8)
     pre = pop.signup_day < 0
-    state[pre] = np.where(rng.random(int(pre.sum())) < 0.15, AT_RISK, ACTIVE)
+    state[pre] = np.where(rng.random(int(pre.sum())) < INITIAL_AT_RISK_SHARE, AT_RISK, ACTIVE)
     recent = np.zeros(n_customers)
     ring = np.zeros((n_customers, RING), dtype=np.int16)
     dates = cal.dates[:n_days]
