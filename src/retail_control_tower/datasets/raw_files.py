@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -11,6 +12,7 @@ from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._utils import ConnectionMixin
 
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
+LINEAGE = ("SOURCE_FILE", "SOURCE_ROW", "FILE_FINGERPRINT", "DUPLICATE_OF")
 
 # Explicit CSV dialect: sniffing a small batch file can guess a different quote or delimiter
 # than the one the exporter used, which would shift values between columns silently.
@@ -23,8 +25,10 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
     Files found for entity ``orders`` in ``directory``: ``orders.csv``, ``orders_<batch>.csv``,
     ``orders/<anything>.csv`` (and the same with ``.csv.gz`` / ``.parquet``). Every value is
     read as text (Bronze keeps what the source sent; typing happens in Silver), column names
-    are upper-cased, and two columns are added: ``SOURCE_FILE`` (path relative to the folder)
-    and ``SOURCE_ROW`` (1-based row within the file).
+    are upper-cased, and lineage columns are added: ``SOURCE_FILE`` (path relative to the
+    folder), ``SOURCE_ROW`` (1-based row within the file), ``FILE_FINGERPRINT`` (SHA-256 of the
+    file's bytes, whatever its name) and ``DUPLICATE_OF`` (the earlier file of this listing with
+    the very same bytes, else null).
 
     Structural problems are errors that name the file: a required entity with no file, an
     empty file, a header without data rows, files of one entity with different columns.
@@ -71,18 +75,23 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
                     "(or .parquet). See the input contract in README.md."
                 )
             return None
-        tables = [self._read(path) for path in files]
-        columns = [tuple(table.columns) for table in tables]
+        first_with_digest: dict[str, str] = {}
+        tables = []
+        for path in files:
+            digest = _sha256(path)
+            relative = path.relative_to(self._directory).as_posix()
+            duplicate_of = first_with_digest.setdefault(digest, relative)
+            tables.append(self._read(path, relative, digest, None if duplicate_of == relative else duplicate_of))
+        columns = [[c for c in table.columns if c not in LINEAGE] for table in tables]
         for path, cols in zip(files[1:], columns[1:]):
             if set(cols) != set(columns[0]):
                 raise DatasetError(
                     f"{path}: columns {sorted(cols)} differ from {files[0].name}'s {sorted(columns[0])}; "
                     f"all files of '{self._entity}' must share one header"
                 )
-        order = [c for c in columns[0] if c not in ("SOURCE_FILE", "SOURCE_ROW")]
-        return ibis.union(*[table.select(*order, "SOURCE_FILE", "SOURCE_ROW") for table in tables])
+        return ibis.union(*[table.select(*columns[0], *LINEAGE) for table in tables])
 
-    def _read(self, path: Path) -> ir.Table:
+    def _read(self, path: Path, relative: str, digest: str, duplicate_of: str | None) -> ir.Table:
         if path.stat().st_size == 0:
             raise DatasetError(f"{path}: the file is empty (0 bytes); expected a header and data rows")
         try:
@@ -97,10 +106,11 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
         if not has_rows:
             raise DatasetError(f"{path}: has a header but no data rows")
         table = table.rename({name.strip().upper(): name for name in table.columns})
-        relative = path.relative_to(self._directory).as_posix()
         return table.mutate(
             SOURCE_FILE=ibis.literal(relative),
             SOURCE_ROW=(ibis.row_number() + 1).cast("int64"),
+            FILE_FINGERPRINT=ibis.literal(digest),
+            DUPLICATE_OF=ibis.literal(duplicate_of, type="string"),
         )
 
     def save(self, data: None) -> None:
@@ -111,3 +121,12 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
 
     def _describe(self) -> dict[str, Any]:
         return {"directory": str(self._directory), "entity": self._entity, "required": self._required}
+
+
+def _sha256(path: Path) -> str:
+    """The file's content fingerprint; streaming, so any size fits in memory."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(8 * 1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()

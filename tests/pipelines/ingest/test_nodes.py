@@ -24,25 +24,17 @@ def _rows(con, expr, *columns: str) -> list[list]:
     return [list(row.values()) for row in table.to_pylist()]
 
 
-def _raw(rows: list[tuple[str, str]], source: str = "stores.csv"):
+def _raw(rows: list[tuple[str, str]], source: str = "stores.csv", fingerprint: str = "f1", duplicate_of: str | None = None):
     return ibis.memtable(
         {
             "STORE_ID": [r[0] for r in rows],
             "REGION": [r[1] for r in rows],
             "SOURCE_FILE": [source] * len(rows),
             "SOURCE_ROW": list(range(1, len(rows) + 1)),
+            "FILE_FINGERPRINT": [fingerprint] * len(rows),
+            "DUPLICATE_OF": [duplicate_of] * len(rows),
         }
-    )
-
-
-def test_fingerprint_ignores_row_order_and_file_name_but_not_content(con):
-    def fingerprint(rows, source="stores.csv"):
-        return con.execute(bronze.file_fingerprints(_raw(rows, source), ["STORE_ID", "REGION"]))["FILE_FINGERPRINT"][0]
-
-    original = fingerprint([("S1", "north"), ("S2", None)])
-    assert fingerprint([("S2", None), ("S1", "north")], "stores_copy.csv") == original
-    assert fingerprint([("S1", "north"), ("S2", "")]) != original
-    assert fingerprint([("S1", "north")]) != original
+    ).cast({"DUPLICATE_OF": "string"})
 
 
 def test_bronze_loads_only_files_it_has_not_seen(con):
@@ -50,6 +42,8 @@ def test_bronze_loads_only_files_it_has_not_seen(con):
     assert con.execute(first)[["STORE_ID", "LOAD_ID"]].values.tolist() == [["S1", RUN["run_id"]]]
     again = bronze.load_bronze(_raw([("S1", "north")], "renamed.csv"), first, {**RUN, "run_id": "later"}, STORES, "stores")
     assert con.execute(again).empty
+    twin = ibis.union(_raw([("S2", "south")], "b.csv", "f2"), _raw([("S2", "south")], "c.csv", "f2", duplicate_of="b.csv"))
+    assert _rows(con, bronze.load_bronze(twin, first, RUN, STORES, "stores"), "SOURCE_FILE") == [["b.csv"]]
 
 
 def test_bronze_names_the_file_when_columns_do_not_match(con):

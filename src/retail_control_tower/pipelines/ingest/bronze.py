@@ -7,6 +7,8 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from retail_control_tower.datasets.raw_files import LINEAGE
+
 METADATA_COLUMNS = {
     "SOURCE_FILE": "string",
     "SOURCE_ROW": "int64",
@@ -14,11 +16,6 @@ METADATA_COLUMNS = {
     "LOAD_ID": "string",
     "LOADED_AT": "timestamp",
 }
-
-# Two large primes: a file's fingerprint is its row count plus two sums of row hashes reduced
-# by them, which is order-independent, fits in 64-bit integers on any engine for billions of
-# rows, and makes an accidental collision between different files vanishingly unlikely.
-_MODULI = (1_000_000_007, 998_244_353)
 
 
 class InputContractError(ValueError):
@@ -32,7 +29,7 @@ def bronze_schema(spec: dict[str, Any]) -> ibis.Schema:
 def check_columns(raw: ir.Table, spec: dict[str, Any], entity: str) -> None:
     """Raises naming the files when the raw columns are not exactly the contract's."""
     expected = list(spec["columns"])
-    actual = [c for c in raw.columns if c not in ("SOURCE_FILE", "SOURCE_ROW")]
+    actual = [c for c in raw.columns if c not in LINEAGE]
     missing = [c for c in expected if c not in actual]
     extra = [c for c in actual if c not in expected]
     if missing or extra:
@@ -53,17 +50,6 @@ def row_hash(values: list[ir.StringValue]) -> ir.IntegerValue:
     return ibis.literal("\u241f").join([value.fill_null("\u2400") for value in values]).hash()
 
 
-def file_fingerprints(raw: ir.Table, columns: list[str]) -> ir.Table:
-    """One row per source file: ``SOURCE_FILE``, ``RAW_ROWS``, ``FILE_FINGERPRINT`` (content only)."""
-    hashes = row_hash([raw[c] for c in columns])
-    sums = [(((hashes % m) + m) % m).sum().cast("int64").cast("string") for m in _MODULI]
-    per_file = raw.group_by("SOURCE_FILE").aggregate(
-        RAW_ROWS=raw.count(), _S1=sums[0], _S2=sums[1]
-    )
-    fingerprint = per_file.RAW_ROWS.cast("string").concat(":", per_file._S1, ":", per_file._S2)
-    return per_file.select("SOURCE_FILE", "RAW_ROWS", FILE_FINGERPRINT=fingerprint)
-
-
 def load_bronze(
     raw: ir.Table | None,
     prior_bronze: ir.Table | None,
@@ -73,26 +59,19 @@ def load_bronze(
 ) -> ir.Table:
     """Rows of the files not loaded before, with ``LOAD_ID``, ``LOADED_AT``, ``SOURCE_FILE``.
 
-    A file counts as loaded when a file with the same content fingerprint is already in Bronze,
-    whatever its name, so re-dropping or renaming an old export never duplicates rows.
+    A file counts as loaded when a file with the same bytes is already in Bronze, whatever its
+    name, so re-dropping or renaming an old export never duplicates rows; of two identical
+    files in one batch only the first is loaded.
     """
     schema = bronze_schema(spec)
     if raw is None:
         return ibis.memtable(schema.to_pyarrow().empty_table())
     check_columns(raw, spec, entity)
-    columns = list(spec["columns"])
-    fingerprints = file_fingerprints(raw, columns)
+    new_rows = raw.filter(raw.DUPLICATE_OF.isnull())
     if prior_bronze is not None:
-        fingerprints = fingerprints.filter(
-            ~fingerprints.FILE_FINGERPRINT.isin(prior_bronze.FILE_FINGERPRINT)
-        )
-    # Two files of one batch with the same content: the first by name is loaded, once.
-    fingerprints = fingerprints.group_by("FILE_FINGERPRINT").aggregate(
-        SOURCE_FILE=fingerprints.SOURCE_FILE.min()
-    )
-    new_rows = raw.inner_join(fingerprints.select("SOURCE_FILE", "FILE_FINGERPRINT"), "SOURCE_FILE")
+        new_rows = new_rows.filter(~new_rows.FILE_FINGERPRINT.isin(prior_bronze.FILE_FINGERPRINT))
     return new_rows.select(
-        *columns,
+        *spec["columns"],
         "SOURCE_FILE",
         "SOURCE_ROW",
         "FILE_FINGERPRINT",
@@ -112,13 +91,13 @@ def log_loads(run_context: dict[str, Any], specs: dict[str, dict], **tables: ir.
         raw, bronze = tables[f"raw_{entity}"], tables[f"bronze_{entity}"]
         if raw is None:
             continue
-        fingerprints = file_fingerprints(raw, list(spec["columns"]))
+        files = raw.group_by(["SOURCE_FILE", "FILE_FINGERPRINT", "DUPLICATE_OF"]).aggregate(RAW_ROWS=raw.count())
         loads = bronze.group_by("FILE_FINGERPRINT").aggregate(
             FIRST_LOAD_ID=bronze.LOAD_ID.min(),
             LOADED_FILE=bronze.SOURCE_FILE.argmin(bronze.LOAD_ID),
             BRONZE_ROWS=bronze.count(),
         )
-        joined = fingerprints.left_join(loads, "FILE_FINGERPRINT")
+        joined = files.left_join(loads, "FILE_FINGERPRINT")
         loaded_now = (joined.FIRST_LOAD_ID == run_context["run_id"]) & (
             joined.LOADED_FILE == joined.SOURCE_FILE
         )

@@ -1,0 +1,51 @@
+"""The raw file dataset: discovery of batch files, text columns, lineage and content fingerprints."""
+
+from __future__ import annotations
+
+import ibis
+import pytest
+from kedro.io import DatasetError
+
+from retail_control_tower.datasets import RawFilesDataset
+
+
+def _dataset(directory, entity="stores", required=False):
+    return RawFilesDataset(directory=str(directory), entity=entity, required=required, connection={"backend": "duckdb", "database": ":memory:"})
+
+
+def test_batches_are_read_as_text_with_lineage_and_byte_fingerprints(tmp_path):
+    (tmp_path / "stores.csv").write_text("store_id,Region\nS1, north\nS2,south\n")
+    (tmp_path / "stores_resent.csv").write_text("store_id,Region\nS1, north\nS2,south\n")
+    (tmp_path / "stores").mkdir()
+    (tmp_path / "stores" / "2026-11-27.csv").write_text("store_id,Region\n007,east\n")
+    (tmp_path / "storesx.csv").write_text("not,this\n1,2\n")  # another entity's name: not picked up
+    table = _dataset(tmp_path).load()
+    rows = table.order_by(["SOURCE_FILE", "SOURCE_ROW"]).to_pyarrow().to_pylist()
+    assert [(r["STORE_ID"], r["REGION"], r["SOURCE_FILE"], r["SOURCE_ROW"], r["DUPLICATE_OF"]) for r in rows] == [
+        ("S1", " north", "stores.csv", 1, None),
+        ("S2", "south", "stores.csv", 2, None),
+        ("007", "east", "stores/2026-11-27.csv", 1, None),
+        ("S1", " north", "stores_resent.csv", 1, "stores.csv"),
+        ("S2", "south", "stores_resent.csv", 2, "stores.csv"),
+    ]
+    fingerprints = {r["SOURCE_FILE"]: r["FILE_FINGERPRINT"] for r in rows}
+    assert fingerprints["stores.csv"] == fingerprints["stores_resent.csv"] != fingerprints["stores/2026-11-27.csv"]
+    assert len(fingerprints["stores.csv"]) == 64
+
+
+def test_an_optional_entity_without_files_is_none_and_a_required_one_is_an_error(tmp_path):
+    assert _dataset(tmp_path).load() is None
+    with pytest.raises(DatasetError, match=r"Required input 'orders' not found"):
+        _dataset(tmp_path, "orders", required=True).load()
+
+
+def test_files_of_one_entity_must_share_a_header(tmp_path):
+    (tmp_path / "stores.csv").write_text("store_id,region\nS1,north\n")
+    (tmp_path / "stores_2.csv").write_text("store_id,area\nS2,south\n")
+    with pytest.raises(DatasetError, match=r"stores_2\.csv: columns \['AREA', 'STORE_ID'\] differ"):
+        _dataset(tmp_path).load()
+
+
+def test_the_dataset_is_read_only(tmp_path):
+    with pytest.raises(DatasetError, match="read-only"):
+        _dataset(tmp_path).save(ibis.memtable({"a": [1]}))
