@@ -5,6 +5,8 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
+from retail_control_tower.pipelines.ingest.aggregates import most_frequent
+
 
 def _money(value: ir.NumericValue) -> ir.NumericValue:
     return value.fill_null(0).cast("decimal(18, 2)")
@@ -58,16 +60,17 @@ def customer_360(customers: ir.Table, order_lines: ir.Table, returns: ir.Table, 
         DISCOUNT_AMOUNT=lines.DISCOUNT_AMOUNT.sum(),
         GROSS_AMOUNT=lines.GROSS_AMOUNT.sum(),
         ONLINE_LINES=(lines.CHANNEL == "online").sum(),
-        FAVOURITE_STORE_ID=lines.STORE_ID.mode(),
     )
     with_category = lines.inner_join(products.select("PRODUCT_ID", "CATEGORY"), "PRODUCT_ID")
-    favourite = with_category.group_by("CUSTOMER_ID").aggregate(FAVOURITE_CATEGORY=with_category.CATEGORY.mode())
+    favourite_store = most_frequent(lines, "CUSTOMER_ID", "STORE_ID", "FAVOURITE_STORE_ID")
+    favourite = most_frequent(with_category, "CUSTOMER_ID", "CATEGORY", "FAVOURITE_CATEGORY")
     refunds = returns.group_by("CUSTOMER_ID").aggregate(
         RETURNS=returns.count(), RETURNED_UNITS=returns.QUANTITY.sum(), REFUND_AMOUNT=returns.REFUND_AMOUNT.sum(),
         LAST_RETURN_DATE=returns.RETURN_DATE.max(),
     )
     joined = (
         customers.left_join(activity, "CUSTOMER_ID")
+        .left_join(favourite_store, "CUSTOMER_ID")
         .left_join(favourite, "CUSTOMER_ID")
         .left_join(refunds, "CUSTOMER_ID")
         .cross_join(as_of)

@@ -10,12 +10,18 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
+from retail_control_tower.pipelines.ingest.aggregates import most_frequent
+
 UNKNOWN = "unknown"
 MAX_CALENDAR_DAYS = 36_525  # a century of history
 
 
+def _missing(facts: ir.Table, key: str, master: ir.Table) -> ir.Table:
+    return facts.filter(~facts[key].isin(master[key]))
+
+
 def _derived(facts: ir.Table, key: str, master: ir.Table, **attributes: ir.Value) -> ir.Table:
-    missing = facts.filter(~facts[key].isin(master[key]))
+    missing = _missing(facts, key, master)
     return missing.group_by(key).aggregate(**attributes).mutate(IS_DERIVED=True)
 
 
@@ -24,13 +30,12 @@ def dim_customer(customers: ir.Table, orders: ir.Table) -> ir.Table:
     supplied = customers.select(
         "CUSTOMER_ID", "SIGNUP_DATE", "HOME_STORE_ID", LOYALTY_TIER=customers.LOYALTY_TIER.fill_null(UNKNOWN), IS_DERIVED=False
     )
-    derived = _derived(
-        orders,
-        "CUSTOMER_ID",
-        customers,
-        SIGNUP_DATE=orders.ORDER_TS.min().date(),
-        HOME_STORE_ID=orders.STORE_ID.mode(),
-        LOYALTY_TIER=ibis.literal(UNKNOWN),
+    missing = _missing(orders, "CUSTOMER_ID", customers)
+    derived = (
+        missing.group_by("CUSTOMER_ID")
+        .aggregate(SIGNUP_DATE=missing.ORDER_TS.min().date())
+        .inner_join(most_frequent(missing, "CUSTOMER_ID", "STORE_ID", "HOME_STORE_ID"), "CUSTOMER_ID")
+        .mutate(LOYALTY_TIER=ibis.literal(UNKNOWN), IS_DERIVED=True)
     )
     return ibis.union(supplied, derived.select(supplied.columns))
 
