@@ -45,11 +45,6 @@ def check_columns(raw: ir.Table, spec: dict[str, Any], entity: str) -> None:
         )
 
 
-def row_hash(values: list[ir.StringValue]) -> ir.IntegerValue:
-    """Hash of a row's text values; visible separator and null marker keep the SQL portable."""
-    return ibis.literal("\u241f").join([value.fill_null("\u2400") for value in values]).hash()
-
-
 def load_bronze(
     raw: ir.Table | None,
     prior_bronze: ir.Table | None,

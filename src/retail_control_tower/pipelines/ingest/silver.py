@@ -18,7 +18,6 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from retail_control_tower.pipelines.ingest.bronze import row_hash
 
 ENGINE_TYPES = {
     "string": "string",
@@ -38,6 +37,11 @@ def clean_text(value: ir.StringValue) -> ir.StringValue:
 def business_key(parts: list[ir.StringValue]) -> ir.StringValue:
     """One text key per row; composite keys are joined with ``|`` (``O0001|2``)."""
     return parts[0] if len(parts) == 1 else ibis.literal("|").join(parts)
+
+
+def row_hash(values: list[ir.StringValue]) -> ir.IntegerValue:
+    """Hash of a row's text values; visible separator and null marker keep the SQL portable."""
+    return ibis.literal("\u241f").join([value.fill_null("\u2400") for value in values]).hash()
 
 
 def unapplied_loads(bronze: ir.Table, *prior_tables: ir.Table | None) -> ir.Table:
