@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
@@ -20,7 +20,9 @@ class RunContextHook:
     """Hands every node that asks for ``run_context`` the id, environment and start of this run.
 
     Bronze rows carry the run id as ``LOAD_ID`` and DQ results as ``RUN_ID``, which ties every
-    warehouse row to the run log. The start time is taken once so all rows of a run agree.
+    warehouse row to the run log. The start time is taken once so all rows of a run agree; it is
+    the machine's local wall-clock time without a zone, the convention of the source files'
+    timestamps it is compared with (future dates, freshness).
     """
 
     @hook_impl
@@ -30,7 +32,7 @@ class RunContextHook:
         catalog[RUN_CONTEXT] = {
             "run_id": run_params["run_id"],
             "env": run_params["env"],
-            "started_at": datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0),
+            "started_at": datetime.now().replace(microsecond=0),
         }
 
 
