@@ -51,6 +51,8 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
         self._required = required
         self._connection_config = dict(connection)
         self.metadata = metadata
+        # Bronze and the load log both load the files in one run: hash each file once.
+        self._digests: dict[tuple[Path, int, int], str] = {}
 
     def _connect(self):
         config = dict(self._connection_config)
@@ -78,7 +80,7 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
         first_with_digest: dict[str, str] = {}
         tables = []
         for path in files:
-            digest = _sha256(path)
+            digest = self._digest(path)
             relative = path.relative_to(self._directory).as_posix()
             duplicate_of = first_with_digest.setdefault(digest, relative)
             tables.append(self._read(path, relative, digest, None if duplicate_of == relative else duplicate_of))
@@ -112,6 +114,13 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
             FILE_FINGERPRINT=ibis.literal(digest),
             DUPLICATE_OF=ibis.literal(duplicate_of, type="string"),
         )
+
+    def _digest(self, path: Path) -> str:
+        status = path.stat()
+        key = (path, status.st_size, status.st_mtime_ns)
+        if key not in self._digests:
+            self._digests[key] = _sha256(path)
+        return self._digests[key]
 
     def save(self, data: None) -> None:
         raise DatasetError(f"Raw input '{self._entity}' is read-only")
