@@ -12,7 +12,7 @@ from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._utils import ConnectionMixin
 
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
-LINEAGE = ("SOURCE_FILE", "SOURCE_ROW", "FILE_FINGERPRINT", "DUPLICATE_OF")
+FILE_COLUMNS = ("SOURCE_FILE", "SOURCE_ROW", "FILE_FINGERPRINT", "DUPLICATE_OF")
 
 # Explicit CSV dialect: sniffing a small batch file can guess a different quote or delimiter
 # than the one the exporter used, which would shift values between columns silently.
@@ -84,14 +84,14 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
             relative = path.relative_to(self._directory).as_posix()
             duplicate_of = first_with_digest.setdefault(digest, relative)
             tables.append(self._read(path, relative, digest, None if duplicate_of == relative else duplicate_of))
-        columns = [[c for c in table.columns if c not in LINEAGE] for table in tables]
+        columns = [[c for c in table.columns if c not in FILE_COLUMNS] for table in tables]
         for path, cols in zip(files[1:], columns[1:]):
             if set(cols) != set(columns[0]):
                 raise DatasetError(
                     f"{path}: columns {sorted(cols)} differ from {files[0].name}'s {sorted(columns[0])}; "
                     f"all files of '{self._entity}' must share one header"
                 )
-        return ibis.union(*[table.select(*columns[0], *LINEAGE) for table in tables])
+        return ibis.union(*[table.select(*columns[0], *FILE_COLUMNS) for table in tables])
 
     def _read(self, path: Path, relative: str, digest: str, duplicate_of: str | None) -> ir.Table:
         if path.stat().st_size == 0:

@@ -7,7 +7,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from retail_control_tower.datasets.raw_files import LINEAGE
+from retail_control_tower.datasets.raw_files import FILE_COLUMNS
 
 METADATA_COLUMNS = {
     "SOURCE_FILE": "string",
@@ -29,7 +29,7 @@ def bronze_schema(spec: dict[str, Any]) -> ibis.Schema:
 def check_columns(raw: ir.Table, spec: dict[str, Any], entity: str) -> None:
     """Raises naming the files when the raw columns are not exactly the contract's."""
     expected = list(spec["columns"])
-    actual = [c for c in raw.columns if c not in LINEAGE]
+    actual = [c for c in raw.columns if c not in FILE_COLUMNS]
     missing = [c for c in expected if c not in actual]
     extra = [c for c in actual if c not in expected]
     if missing or extra:
@@ -86,7 +86,7 @@ def log_loads(run_context: dict[str, Any], specs: dict[str, dict], **tables: ir.
         raw, bronze = tables[f"raw_{entity}"], tables[f"bronze_{entity}"]
         if raw is None:
             continue
-        files = raw.group_by(["SOURCE_FILE", "FILE_FINGERPRINT", "DUPLICATE_OF"]).aggregate(RAW_ROWS=raw.count())
+        files = raw.group_by(["SOURCE_FILE", "FILE_FINGERPRINT"]).aggregate(RAW_ROWS=raw.count())
         loads = bronze.group_by("FILE_FINGERPRINT").aggregate(
             FIRST_LOAD_ID=bronze.LOAD_ID.min(),
             LOADED_FILE=bronze.SOURCE_FILE.argmin(bronze.LOAD_ID),
