@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +34,19 @@ class RunContextHook:
             "run_id": run_params["run_id"],
             "env": run_params["env"],
             "started_at": datetime.now().replace(microsecond=0),
+            "git_commit": git_commit(run_params.get("project_path")),
         }
+
+
+def git_commit(project_path: str | None) -> str | None:
+    """The commit the project runs from, or None outside a git checkout (e.g. a packaged run)."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=project_path or None, capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
 
 
 class WarehouseSchemasHook:

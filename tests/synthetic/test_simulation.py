@@ -189,7 +189,7 @@ def test_customers_are_acquired_over_time_and_buy_at_heterogeneous_rates(simulat
     assert rate.quantile(0.95) > 3 * rate.median() and rate.quantile(0.1) < rate.median() / 3
     assert counts.std() / counts.mean() > 0.7
     base_rate = traits["base_rate"]
-    assert base_rate.quantile(0.9) > 10 * base_rate.quantile(0.1)
+    assert base_rate.quantile(0.9) > 5 * base_rate.quantile(0.1)  # gamma(shape 2): about 7x
 
 
 def test_weekend_peak_for_stores_and_smoother_online(frames):

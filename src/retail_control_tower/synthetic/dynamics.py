@@ -22,13 +22,15 @@ MEAN_LINES_PER_ORDER = 2.5  # 1 + Poisson(1.5)
 
 @dataclass(frozen=True)
 class ChurnModel:
-    at_risk_rate_factor: float = 0.3  # purchase rate while AT_RISK relative to ACTIVE
+    # Churn is preceded by a visible decline: AT_RISK lasts about two months (1 / (1/90 + 1/300)
+    # days) at a sixth of the usual purchase rate, as in real retail attrition.
+    at_risk_rate_factor: float = 0.15  # purchase rate while AT_RISK relative to ACTIVE
     signup_day_rate: float = 0.9  # extra purchase intensity on the signup day (first order)
     promo_lift_base: float = 0.2  # rate lift on sale-event days, everyone ...
     promo_lift_reliance: float = 1.6  # ... plus this much per unit of discount reliance
-    active_to_risk: float = 1 / 1300  # daily hazards of a reference customer
-    risk_to_churn: float = 1 / 50
-    risk_to_active: float = 1 / 200
+    active_to_risk: float = 1 / 1000  # daily hazards of a reference customer
+    risk_to_churn: float = 1 / 90
+    risk_to_active: float = 1 / 300
     beta_reliance: float = 2.0  # log-hazard per unit of discount reliance
     beta_return_propensity: float = 6.0  # log-hazard per unit of return propensity
     beta_recent_returns: float = 0.35  # log-hazard per (decayed) recent returned line

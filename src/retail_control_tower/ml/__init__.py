@@ -1,0 +1,1 @@
+"""Model evaluation helpers shared by train_eval, scoring and reporting."""

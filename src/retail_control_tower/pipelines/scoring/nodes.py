@@ -1,0 +1,100 @@
+"""Score every eligible customer at the latest data date with the champion (and the legacy rule)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from retail_control_tower.ml import tables
+from retail_control_tower.ml.publication import RegisteredModel
+from retail_control_tower.pipelines.train_eval.variants import LegacyRfmScore
+
+NOT_FEATURES = {"CUSTOMER_ID", "SNAPSHOT_DATE", "IS_SCORING", "LABEL_WINDOW_END", "CHURNED", "FEATURES_RUN_ID", "COMPUTED_AT"}
+
+
+class NoChampionError(RuntimeError):
+    """Scoring was asked for but the registry holds no champion model."""
+
+
+def _scoring_rows(features: ir.Table) -> ir.Table:
+    return features.filter(features.IS_SCORING)
+
+
+def _deciles(probability: np.ndarray) -> np.ndarray:
+    """1 = the highest tenth of probabilities; equal-count groups, ties in input order."""
+    order = np.argsort(-probability, kind="stable")
+    ranks = np.empty(len(probability), dtype=np.int64)
+    ranks[order] = np.arange(len(probability))
+    return (ranks * 10 // max(len(probability), 1) + 1).astype("int8")
+
+
+def _risk_bands(deciles: np.ndarray, bands: list[dict[str, Any]]) -> np.ndarray:
+    labels = np.full(len(deciles), None, dtype=object)
+    for band in reversed(bands):  # the first matching band wins
+        labels[deciles <= band["max_decile"]] = band["band"]
+    return labels
+
+
+def _finish(scored: pd.DataFrame, params: dict[str, Any], model: dict[str, Any], run_context: dict[str, Any]) -> ir.Table:
+    probability = scored["CHURN_PROBABILITY"].to_numpy(dtype="float64")
+    deciles = _deciles(probability)
+    frame = scored.assign(
+        DECILE=deciles,
+        RISK_BAND=_risk_bands(deciles, params["risk_bands"]),
+        RUN_ID=run_context["run_id"],
+        SCORED_AT=pd.Timestamp(run_context["started_at"]),
+        **model,
+    )
+    return tables.as_table(frame, tables.CUSTOMER_CHURN_SCORE)
+
+
+def score_customers(
+    features: ir.Table, champion: RegisteredModel | None, params: dict[str, Any], run_context: dict[str, Any]
+) -> ir.Table:
+    """ML.CUSTOMER_CHURN_SCORE rows for the latest data date, scored chunk by chunk."""
+    if champion is None:
+        raise NoChampionError(
+            "No champion model in the MLflow registry (alias 'champion' of the churn model): run "
+            "`kedro run --pipeline train_eval` first, and check ML.MODEL_REGISTRY for its decision."
+        )
+    rows = _scoring_rows(features)
+    columns = [c for c in rows.columns if c not in NOT_FEATURES]
+    parts = []
+    for batch in rows.select("CUSTOMER_ID", "SNAPSHOT_DATE", *columns).to_pyarrow_batches(chunk_size=params["chunk_rows"]):
+        chunk = batch.to_pandas()
+        if chunk.empty:
+            continue
+        parts.append(
+            pd.DataFrame(
+                {
+                    "CUSTOMER_ID": chunk["CUSTOMER_ID"],
+                    "SCORE_DATE": pd.to_datetime(chunk["SNAPSHOT_DATE"]),
+                    "CHURN_PROBABILITY": champion.model.predict_proba(chunk[columns])[:, 1],
+                }
+            )
+        )
+    if not parts:
+        raise ValueError("ML.CUSTOMER_FEATURES has no customer at the scoring date: run the `features` pipeline.")
+    model = {"MODEL_NAME": champion.model_name, "MODEL_VERSION": str(champion.version), "VARIANT": champion.variant}
+    return _finish(pd.concat(parts, ignore_index=True), params, model, run_context)
+
+
+def score_legacy(features: ir.Table, params: dict[str, Any], run_context: dict[str, Any]) -> ir.Table:
+    """ML.CUSTOMER_CHURN_SCORE_LEGACY: the legacy RFM rule on the same customers and date."""
+    rule = LegacyRfmScore()
+    rows = _scoring_rows(features).select("CUSTOMER_ID", "SNAPSHOT_DATE", rule.recency, rule.frequency, rule.monetary)
+    frame = rows.to_pandas()
+    if frame.empty:
+        raise ValueError("ML.CUSTOMER_FEATURES has no customer at the scoring date: run the `features` pipeline.")
+    scored = pd.DataFrame(
+        {
+            "CUSTOMER_ID": frame["CUSTOMER_ID"],
+            "SCORE_DATE": pd.to_datetime(frame["SNAPSHOT_DATE"]),
+            "CHURN_PROBABILITY": rule.fit(frame).predict_proba(frame)[:, 1],
+        }
+    )
+    model = {"MODEL_NAME": "legacy_rfm", "MODEL_VERSION": "rule", "VARIANT": "legacy_rfm"}
+    return _finish(scored, params, model, run_context)

@@ -1,0 +1,50 @@
+"""The ``train_eval`` pipeline: labelled frame → CV and holdout → challenger → decision → MLflow → ML tables."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline
+
+from retail_control_tower.pipelines.train_eval import nodes
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(nodes.labelled_frame, ["ML_CUSTOMER_FEATURES", "params:train_eval"], "training_frame", name="labelled_frame"),
+            Node(nodes.cross_validate, ["training_frame", "params:train_eval"], "cv_metrics", name="cross_validate"),
+            Node(nodes.evaluate_holdout, ["training_frame", "params:train_eval"], "holdout_evaluation", name="evaluate_holdout"),
+            Node(nodes.choose_challenger, ["cv_metrics", "params:train_eval"], "challenger", name="choose_challenger"),
+            Node(
+                nodes.decide_promotion,
+                ["holdout_evaluation", "challenger", "champion_model", "params:train_eval"],
+                "promotion_decision",
+                name="decide_promotion",
+            ),
+            Node(
+                nodes.holdout_diagnostics,
+                ["holdout_evaluation", "run_context"],
+                ["ML_MODEL_DECILES", "ML_MODEL_CALIBRATION"],
+                name="holdout_diagnostics",
+            ),
+            Node(
+                nodes.build_publication,
+                {
+                    "cv_metrics": "cv_metrics",
+                    "holdout": "holdout_evaluation",
+                    "challenger": "challenger",
+                    "decision": "promotion_decision",
+                    "params": "params:train_eval",
+                    "run_context": "run_context",
+                },
+                "churn_model_registry",
+                name="publish_to_mlflow",
+            ),
+            Node(nodes.mirror_registry, ["churn_model_registry", "run_context"], "ML_MODEL_REGISTRY", name="mirror_registry"),
+            Node(
+                nodes.mirror_metrics,
+                ["cv_metrics", "holdout_evaluation", "churn_model_registry", "run_context"],
+                "ML_MODEL_METRICS",
+                name="mirror_metrics",
+            ),
+        ]
+    )
