@@ -12,7 +12,12 @@ from conftest import PROJECT, release_warehouse_connections
 
 from retail_control_tower.pipelines.ingest.pipeline import ENTITIES
 
-SMALL = {"synthetic": {"customers": 400, "stores": 6, "products": 60, "history_days": 240, "target_order_lines": 12000}}
+# Enough history for the default churn evaluation: 18 months give 12 labelled month ends
+# (4 CV folds and a holdout, each with training snapshots whose 90-day label window has ended).
+SMALL = {"synthetic": {"customers": 500, "stores": 6, "products": 60, "history_days": 540, "target_order_lines": 25000}}
+# A holdout of a few hundred customers measures ECE with a noise of a few hundredths, so the
+# default 0.02 limit (meant for tens of thousands) would rightly refuse every model here.
+SMALL_HOLDOUT = {"train_eval": {"promotion": {"max_holdout_ece": 0.1}}}
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +33,7 @@ def warehouse_after_a_run(tmp_path_factory):
     monkeypatch.setenv("RCT_DATA_DIR", str(workspace.data))
     monkeypatch.setenv("RCT_RAW_DIR", str(workspace.raw))
     workspace.run("generate", params=SMALL)
-    workspace.run()
+    workspace.run(params=SMALL_HOLDOUT)
     yield workspace
     monkeypatch.undo()
 
@@ -38,10 +43,10 @@ def test_generate_then_default_run_fills_every_layer_and_passes_the_gate(warehou
     for entity in ENTITIES:
         raw_lines = sum(1 for _ in (ws.raw / f"{entity}.csv").open()) - 1
         assert ws.count(f"BRONZE.{entity.upper()}") == raw_lines > 0
-    assert ws.count("MODEL.FCT_ORDER_LINE") == ws.count("SILVER.ORDER_ITEMS") > 10_000
+    assert ws.count("MODEL.FCT_ORDER_LINE") == ws.count("SILVER.ORDER_ITEMS") > 20_000
     for table in ("SALES_DAILY", "CUSTOMER_360", "PRODUCT_PERFORMANCE", "STORE_PERFORMANCE"):
         assert ws.count(f"GOLD.{table}") > 0
-    assert ws.scalar("SELECT COUNT(*) FROM GOLD.CUSTOMER_360") == 400
+    assert ws.scalar("SELECT COUNT(*) FROM GOLD.CUSTOMER_360") == 500
     assert ws.rows("SELECT CHECK_NAME, TABLE_NAME FROM OPS.DQ_RESULTS WHERE STATUS = 'fail' AND SEVERITY = 'error'") == []
     assert ws.scalar("SELECT PASSED FROM OPS.DQ_GATE") is True
     gold_net = ws.scalar("SELECT SUM(NET_AMOUNT) FROM GOLD.SALES_DAILY")
@@ -75,3 +80,42 @@ def test_the_notebook_runs_against_the_warehouse(warehouse_after_a_run, tmp_path
     assert result.returncode == 0, result.stderr[-2000:]
     months, statuses = result.stdout.strip().splitlines()[-1].split(" ", 1)
     assert int(months) >= 8 and statuses in ("['pass']", "['fail', 'pass']")
+
+
+def test_default_run_trains_registers_a_champion_and_scores_every_eligible_customer(warehouse_after_a_run):
+    ws = warehouse_after_a_run
+    labelled = ws.scalar("SELECT COUNT(DISTINCT SNAPSHOT_DATE) FROM ML.CUSTOMER_FEATURES WHERE CHURNED IS NOT NULL")
+    assert labelled >= 5
+    registry = ws.rows("SELECT MODEL_VERSION, VARIANT, ALIAS, DECISION, MLFLOW_RUN_ID FROM ML.MODEL_REGISTRY")
+    assert len(registry) == 1
+    version, variant, alias, decision, mlflow_run = registry[0]
+    assert (version, alias, decision) == ("1", "champion", "promoted") and variant != "legacy_rfm" and mlflow_run
+    variants = {v for (v,) in ws.rows("SELECT DISTINCT VARIANT FROM ML.MODEL_METRICS")}
+    assert variants == {"legacy_rfm", "logreg", "logreg_calibrated", "logreg_calibrated_ext", "hgb_ext", "hgb_calibrated_ext"}
+    splits = {s for (s,) in ws.rows("SELECT DISTINCT SPLIT FROM ML.MODEL_METRICS")}
+    assert splits == {"fold_1", "fold_2", "fold_3", "fold_4", "holdout"}
+    assert ws.scalar("SELECT COUNT(*) FROM ML.MODEL_DECILES WHERE VARIANT = 'hgb_ext'") == 10
+    eligible = ws.scalar("SELECT COUNT(*) FROM ML.CUSTOMER_FEATURES WHERE IS_SCORING")
+    assert eligible > 300
+    assert ws.rows("SELECT COUNT(*), COUNT(DISTINCT CUSTOMER_ID), ANY_VALUE(MODEL_VERSION), ANY_VALUE(VARIANT) FROM ML.CUSTOMER_CHURN_SCORE") == [
+        (eligible, eligible, "1", variant)
+    ]
+    assert ws.count("ML.CUSTOMER_CHURN_SCORE_LEGACY") == eligible
+    assert (ws.data / "06_models" / "mlflow.db").exists()
+    assert not (PROJECT / "mlruns").exists()
+
+
+def test_train_eval_and_scoring_each_run_alone_on_an_earlier_run_s_tables(warehouse_after_a_run):
+    ws = warehouse_after_a_run
+    metrics_before = ws.count("ML.MODEL_METRICS")
+    ws.run("train_eval", params=SMALL_HOLDOUT)
+    registry = ws.rows("SELECT MODEL_VERSION, ALIAS, DECISION, REASON FROM ML.MODEL_REGISTRY ORDER BY RECORDED_AT, MODEL_VERSION")
+    assert registry[0][0] == "1" and any(row[0] == "2" for row in registry)
+    second = next(row for row in registry if row[0] == "2")
+    # Same data, same configuration: the new challenger cannot beat the champion by the margin.
+    assert second[2] == "not_promoted" and second[1] == "challenger" and "CI" in second[3]
+    assert ws.count("ML.MODEL_METRICS") == 2 * metrics_before  # appended, never overwritten
+    scored_before = ws.count("ML.CUSTOMER_CHURN_SCORE")
+    ws.run("scoring")
+    assert ws.count("ML.CUSTOMER_CHURN_SCORE") == scored_before  # the score date was replaced, not duplicated
+    assert ws.rows("SELECT DISTINCT MODEL_VERSION FROM ML.CUSTOMER_CHURN_SCORE") == [("1",)]

@@ -15,11 +15,21 @@ SOURCE = PROJECT / "src" / "retail_control_tower"
 IN_MEMORY = {"run_context"}
 
 
-def test_pipelines_are_registered_by_name_and_default_is_ingest_then_dq():
+def test_pipelines_are_registered_by_name_and_default_is_the_whole_control_tower():
     bootstrap_project(PROJECT)
-    assert {"ingest", "dq", "generate", "__default__"} <= set(pipelines)
+    normal_run = ("ingest", "dq", "features", "train_eval", "scoring")
+    assert set(normal_run) | {"generate", "__default__"} <= set(pipelines)
     default = {node.name for node in pipelines["__default__"].nodes}
-    assert default == {n.name for n in pipelines["ingest"].nodes} | {n.name for n in pipelines["dq"].nodes}
+    assert default == set().union(*({n.name for n in pipelines[name].nodes} for name in normal_run))
+    assert not default & {n.name for n in pipelines["generate"].nodes}
+
+
+def test_ml_waits_for_the_data_quality_gate_and_scoring_for_training():
+    bootstrap_project(PROJECT)
+    default = pipelines["__default__"]
+    features = default.from_nodes("dq_gate")
+    assert {"customer_features", "publish_to_mlflow", "score_customers"} <= {n.name for n in features.nodes}
+    assert "score_customers" in {n.name for n in default.from_nodes("mirror_registry").nodes}
 
 
 def test_every_persisted_dataset_carries_its_kedro_viz_layer(workspace):

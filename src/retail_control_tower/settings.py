@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
 from kedro.config import OmegaConfigLoader
@@ -12,6 +13,11 @@ from retail_control_tower.hooks import RunContextHook, WarehouseSchemasHook
 # Kedro 1.7 registers resolvers with an API omegaconf 2.4 deprecates; the warning is not ours
 # to act on and would greet every run.
 warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
+
+# Offline at run time, however Kedro is started (the Makefile sets these too).
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "1")
 
 HOOKS = (RunContextHook(), WarehouseSchemasHook())
 

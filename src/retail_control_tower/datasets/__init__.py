@@ -6,10 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from retail_control_tower.datasets.partition_table import PartitionReplaceTableDataset
-from retail_control_tower.datasets.prior_table import PriorTableDataset
+from retail_control_tower.datasets.prior_table import OptionalTableDataset, PriorTableDataset
 from retail_control_tower.datasets.raw_files import RawFilesDataset
 
-__all__ = ["MlflowModelRegistryDataset", "PartitionReplaceTableDataset", "PriorTableDataset", "RawFilesDataset"]
+__all__ = [
+    "MlflowModelRegistryDataset",
+    "OptionalTableDataset",
+    "PartitionReplaceTableDataset",
+    "PriorTableDataset",
+    "RawFilesDataset",
+]
 
 
 def __getattr__(name: str) -> Any:

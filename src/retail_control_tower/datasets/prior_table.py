@@ -1,4 +1,4 @@
-"""Read-only view of a warehouse table as it stood before the node that writes it ran."""
+"""Warehouse tables that may not exist yet: optional tables, and prior state read-only."""
 
 from __future__ import annotations
 
@@ -9,7 +9,22 @@ from kedro.io import DatasetError
 from kedro_datasets.ibis import TableDataset
 
 
-class PriorTableDataset(TableDataset):
+class OptionalTableDataset(TableDataset):
+    """A warehouse table that loads as ``None`` while it does not exist (e.g. before the first
+    training run), so the reading node can say what to run instead of failing on a missing table."""
+
+    def load(self) -> ir.Table | None:
+        if not self._exists_in_schema():
+            return None
+        return super().load()
+
+    def _exists_in_schema(self) -> bool:
+        if self._database and self._database not in self.connection.list_databases():
+            return False
+        return self._exists()
+
+
+class PriorTableDataset(OptionalTableDataset):
     """A warehouse table read as prior state; ``None`` on the first run, when it does not exist.
 
     Incremental nodes need what a table held before this run (the files already in Bronze,
@@ -18,18 +33,8 @@ class PriorTableDataset(TableDataset):
     name is the only thing it shares with the writable entry: it cannot be saved through.
     """
 
-    def load(self) -> ir.Table | None:
-        if not self._exists_in_schema():
-            return None
-        return super().load()
-
     def save(self, data: ir.Table) -> None:
         raise DatasetError(f"{self._database}.{self._table_name} is read as prior state and cannot be saved")
-
-    def _exists_in_schema(self) -> bool:
-        if self._database and self._database not in self.connection.list_databases():
-            return False
-        return self._exists()
 
     def _describe(self) -> dict[str, Any]:
         return {"table_name": self._table_name, "database": self._database, "role": "prior state"}

@@ -52,14 +52,19 @@ def _finish(scored: pd.DataFrame, params: dict[str, Any], model: dict[str, Any],
 
 
 def score_customers(
-    features: ir.Table, champion: RegisteredModel | None, params: dict[str, Any], run_context: dict[str, Any]
+    features: ir.Table,
+    champion: RegisteredModel | None,
+    registry: ir.Table | None,
+    params: dict[str, Any],
+    run_context: dict[str, Any],
 ) -> ir.Table:
-    """ML.CUSTOMER_CHURN_SCORE rows for the latest data date, scored chunk by chunk."""
+    """ML.CUSTOMER_CHURN_SCORE rows for the latest data date, scored chunk by chunk.
+
+    ``registry`` (ML.MODEL_REGISTRY) orders scoring after training in a full run and explains
+    a missing champion.
+    """
     if champion is None:
-        raise NoChampionError(
-            "No champion model in the MLflow registry (alias 'champion' of the churn model): run "
-            "`kedro run --pipeline train_eval` first, and check ML.MODEL_REGISTRY for its decision."
-        )
+        raise NoChampionError(_no_champion_message(registry))
     rows = _scoring_rows(features)
     columns = [c for c in rows.columns if c not in NOT_FEATURES]
     parts = []
@@ -80,6 +85,17 @@ def score_customers(
         raise ValueError("ML.CUSTOMER_FEATURES has no customer at the scoring date: run the `features` pipeline.")
     model = {"MODEL_NAME": champion.model_name, "MODEL_VERSION": str(champion.version), "VARIANT": champion.variant}
     return _finish(pd.concat(parts, ignore_index=True), params, model, run_context)
+
+
+def _no_champion_message(registry: ir.Table | None) -> str:
+    message = "No champion model in the MLflow registry (alias 'champion' of the churn model): "
+    if registry is None or registry.count().to_pyarrow().as_py() == 0:
+        return message + "run `kedro run --pipeline train_eval` first."
+    last = registry.order_by(registry.DECIDED_AT.desc()).limit(1).to_pyarrow().to_pylist()[0]
+    return (
+        message + f"the last training run ({last['RUN_ID']}) did not promote one: {last['REASON']}. "
+        "See ML.MODEL_REGISTRY and ML.MODEL_METRICS, then re-run `kedro run --pipeline train_eval`."
+    )
 
 
 def score_legacy(features: ir.Table, params: dict[str, Any], run_context: dict[str, Any]) -> ir.Table:

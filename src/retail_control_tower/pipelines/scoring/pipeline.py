@@ -12,7 +12,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 nodes.score_customers,
-                ["ML_CUSTOMER_FEATURES", "champion_model", "params:scoring", "run_context"],
+                ["ML_CUSTOMER_FEATURES", "champion_model", "ML_MODEL_REGISTRY", "params:scoring", "run_context"],
                 "ML_CUSTOMER_CHURN_SCORE",
                 name="score_customers",
             ),

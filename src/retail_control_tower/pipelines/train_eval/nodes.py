@@ -104,13 +104,22 @@ def choose_challenger(cv_metrics: pd.DataFrame, params: dict[str, Any]) -> dict[
             "eligible": False,
             "reason": f"no variant has mean CV ECE <= {max_ece}; {best} has the lowest ({means.loc[best, 'ece']:.4f})",
         }
-    ranked = eligible.sort_values([metric, "pr_auc"], ascending=False)
+    breaker, tolerance = rule["tie_breaker"], rule["tie_tolerance"]
+    tied = eligible[eligible[metric] >= eligible[metric].max() - tolerance]
+    ranked = tied.sort_values([breaker, metric], ascending=False)
     best = ranked.index[0]
-    runner_up = f"; next {ranked.index[1]} ({ranked.iloc[1][metric]:.3f})" if len(ranked) > 1 else ""
+    others = ", ".join(f"{name} {row[metric]:.3f}" for name, row in eligible.drop(index=best).iterrows())
+    tie_note = (
+        f"; tied within {tolerance} with {', '.join(ranked.index[1:])}, decided by mean CV {breaker} "
+        f"{ranked.iloc[0][breaker]:.4f}" if len(ranked) > 1 else ""
+    )
     return {
         "variant": best,
         "eligible": True,
-        "reason": f"best mean CV {metric} {ranked.iloc[0][metric]:.3f} among variants with mean CV ECE <= {max_ece}{runner_up}",
+        "reason": (
+            f"mean CV {metric} {ranked.iloc[0][metric]:.3f} (others: {others or 'none'}) among variants with "
+            f"mean CV ECE <= {max_ece}{tie_note}"
+        ),
     }
 
 
