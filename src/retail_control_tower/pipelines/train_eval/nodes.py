@@ -6,6 +6,8 @@ the warehouse by the ``features`` pipeline.
 
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +22,8 @@ from retail_control_tower.pipelines.train_eval.splits import Split, plan_splits,
 from retail_control_tower.pipelines.train_eval.variants import LABEL, feature_columns, fit_variant
 
 KEYS = ["CUSTOMER_ID", "SNAPSHOT_DATE", "LABEL_WINDOW_END", LABEL]
+SAMPLE_BUCKETS = 10_000
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,10 +36,22 @@ class HoldoutEvaluation:
 
 
 def labelled_frame(features: ir.Table, params: dict[str, Any]) -> pd.DataFrame:
-    """The labelled snapshots with the columns any variant uses."""
+    """The labelled snapshots with the columns any variant uses.
+
+    Beyond ``max_training_rows`` labelled rows, a deterministic sample of customers (by a hash
+    of the id, taken in the warehouse) keeps every snapshot of the customers it keeps, so the
+    frame that comes into Python stays bounded whatever the number of customers.
+    """
     wanted = list(dict.fromkeys(KEYS + [c for fs in params["feature_sets"].values() for part in fs.values() for c in part]))
-    labelled = features.filter(features[LABEL].notnull()).select(*wanted).order_by(["SNAPSHOT_DATE", "CUSTOMER_ID"])
-    frame = labelled.to_pandas()
+    labelled = features.filter(features[LABEL].notnull())
+    limit = params.get("max_training_rows")
+    if limit:
+        total = labelled.count().to_pyarrow().as_py()
+        if total > limit:
+            kept = math.ceil(SAMPLE_BUCKETS * limit / total)
+            labelled = labelled.filter(labelled.CUSTOMER_ID.hash().abs() % SAMPLE_BUCKETS < kept)
+            logger.info("Training on a %.1f%% sample of customers (%d labelled rows > max_training_rows %d)", 100 * kept / SAMPLE_BUCKETS, total, limit)
+    frame = labelled.select(*wanted).order_by(["SNAPSHOT_DATE", "CUSTOMER_ID"]).to_pandas()
     if frame.empty:
         raise ValueError("ML.CUSTOMER_FEATURES holds no labelled snapshot: run the `features` pipeline on enough history.")
     for column in ("SNAPSHOT_DATE", "LABEL_WINDOW_END"):

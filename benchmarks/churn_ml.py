@@ -1,0 +1,123 @@
+"""Churn model quality against the generator's oracle, and wall time / peak memory of
+``features``, ``train_eval`` and ``scoring``.
+
+    .venv/bin/python benchmarks/churn_ml.py                  # default scale (20,000 customers)
+    .venv/bin/python benchmarks/churn_ml.py --scale large    # 1,000,000 customers, ~50M order lines
+    .venv/bin/python benchmarks/churn_ml.py --reuse          # keep the data folder of an earlier --keep run
+
+The data (generate → ingest → dq) is prepared first and not timed. Each ML pipeline then runs
+as its own ``kedro run`` process; peak memory is that process's maximum resident set. Quality
+compares every variant with the oracle — the generator's true probability of no purchase in
+the churn window — on the same holdout rows (the latest labelled snapshot).
+
+Targets: default — features + train_eval + scoring ≤ 90 s; champion ROC AUC ≥ 0.97 × oracle,
+lift@10% ≥ 0.95 × oracle, ECE ≤ 0.02. Large — features ≤ 180 s, scoring ≤ 60 s, ≤ 6 GiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ingest_dq import KEDRO, PROJECT, SCALES, timed  # noqa: E402
+
+sys.path.insert(0, str(PROJECT / "src"))
+from retail_control_tower.ml.metrics import classification_metrics  # noqa: E402
+
+SHOWN = ["roc_auc", "pr_auc", "lift_at_10", "capture_at_20", "ece", "brier", "log_loss"]
+
+
+def prepare(data_dir: Path, scale: dict, env: dict[str, str], reuse: bool) -> None:
+    if reuse and (data_dir / "warehouse.duckdb").exists():
+        print(f"reusing {data_dir}", flush=True)
+        return
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    overrides = ",".join(f"synthetic.{key}={value}" for key, value in scale.items())
+    for step in (["--pipeline", "generate", "--params", overrides], ["--pipeline", "ingest"], ["--pipeline", "dq"]):
+        wall, rss = timed([*KEDRO, "run", *step], env)
+        print(f"prepare {step[1]:<10} {wall:8.1f} s  {rss:6.2f} GiB peak (not timed against a target)", flush=True)
+
+
+def quality(data_dir: Path) -> None:
+    """Every variant's holdout metrics beside the oracle's on the same rows."""
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    run_id, holdout_date = con.sql(
+        "SELECT RUN_ID, ANY_VALUE(VALIDATION_DATE) FROM ML.MODEL_METRICS WHERE SPLIT = 'holdout' "
+        "GROUP BY RUN_ID ORDER BY MAX(COMPUTED_AT) DESC LIMIT 1"
+    ).fetchone()
+    metrics = con.sql(
+        f"SELECT VARIANT, METRIC, VALUE FROM ML.MODEL_METRICS WHERE RUN_ID = '{run_id}' AND SPLIT = 'holdout'"
+    ).df().pivot(index="VARIANT", columns="METRIC", values="VALUE")
+    champion = con.sql(
+        "SELECT VARIANT, MODEL_VERSION FROM ML.MODEL_REGISTRY WHERE ALIAS LIKE '%champion%' ORDER BY RECORDED_AT DESC LIMIT 1"
+    ).fetchone()
+    holdout = con.sql(
+        f"SELECT CUSTOMER_ID, CHURNED FROM ML.CUSTOMER_FEATURES WHERE SNAPSHOT_DATE = DATE '{holdout_date}' AND CHURNED IS NOT NULL"
+    ).df()
+    oracle = pd.read_parquet(data_dir / "00_synthetic_truth" / "churn_oracle.parquet")
+    oracle = oracle[pd.to_datetime(oracle.snapshot_date) == pd.Timestamp(holdout_date)]
+    rows = holdout.merge(oracle, left_on="CUSTOMER_ID", right_on="customer_id", how="left")
+    if rows.churn_probability.isna().any():
+        sys.exit(f"{rows.churn_probability.isna().sum()} holdout customers have no oracle probability")
+    metrics.loc["ORACLE"] = pd.Series(classification_metrics(rows.CHURNED.to_numpy(), rows.churn_probability.to_numpy()))
+    if int(metrics.loc["ORACLE", "n"]) != len(holdout) or int(metrics.drop(index="ORACLE")["n"].iloc[0]) != len(holdout):
+        sys.exit("the variants' holdout and the oracle's rows differ")
+    print(f"\nholdout {holdout_date}: {len(holdout):,} customers, churn rate {rows.CHURNED.mean():.3f} (train_eval run {run_id})")
+    table = metrics[SHOWN].copy()
+    table["auc/oracle"] = table.roc_auc / table.loc["ORACLE", "roc_auc"]
+    table["lift/oracle"] = table.lift_at_10 / table.loc["ORACLE", "lift_at_10"]
+    print(table.round(4).to_string())
+    if champion is None:
+        print("\nno champion was promoted")
+        return
+    variant, version = champion
+    row = table.loc[variant]
+    checks = [
+        ("ROC AUC >= 0.97 x oracle", row["auc/oracle"] >= 0.97, f"{row['auc/oracle']:.4f}"),
+        ("lift@10% >= 0.95 x oracle", row["lift/oracle"] >= 0.95, f"{row['lift/oracle']:.4f}"),
+        ("ECE <= 0.02", row.ece <= 0.02, f"{row.ece:.4f}"),
+    ]
+    print(f"\nchampion: {variant} (version {version})")
+    for name, ok, value in checks:
+        print(f"  {name:<28} {value:>8}  {'OK' if ok else 'NOT MET'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", default="default", help="default or large")
+    parser.add_argument("--reuse", action="store_true", help="reuse the scale's prepared data folder if present")
+    parser.add_argument("--keep", action="store_true", help="keep the data folder afterwards")
+    args = parser.parse_args()
+    scale = SCALES[args.scale]
+    data_dir = PROJECT / "data" / "benchmarks" / f"churn_{args.scale}"
+    env = {**os.environ, "RCT_DATA_DIR": str(data_dir), "RCT_RAW_DIR": str(data_dir / "01_raw"),
+           "KEDRO_DISABLE_TELEMETRY": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    print(f"scale {args.scale}: {scale}", flush=True)
+    prepare(data_dir, scale, env, args.reuse)
+    for stale in (data_dir / "06_models").glob("*"):  # a fresh registry: this run decides the champion
+        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+
+    total, peak = 0.0, 0.0
+    for pipeline in ("features", "train_eval", "scoring"):
+        wall, rss = timed([*KEDRO, "run", "--pipeline", pipeline], env)
+        total, peak = total + wall, max(peak, rss)
+        print(f"{pipeline:<12} {wall:8.1f} s  {rss:6.2f} GiB peak", flush=True)
+    print(f"{'all three':<12} {total:8.1f} s  {peak:6.2f} GiB peak (three processes)", flush=True)
+    if args.scale == "default":  # how `make run` runs them
+        wall, rss = timed([*KEDRO, "run", "--pipelines", "features,train_eval,scoring"], env)
+        print(f"{'one process':<12} {wall:8.1f} s  {rss:6.2f} GiB peak (features + train_eval + scoring in one kedro run)", flush=True)
+    quality(data_dir)
+    if not args.keep:
+        shutil.rmtree(data_dir)
+
+
+if __name__ == "__main__":
+    main()
