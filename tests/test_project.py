@@ -75,3 +75,20 @@ def test_generated_files_are_ignored_by_git():
     for pattern in ("data/**", "*.duckdb", ".venv/", "conf/local/**", "mlruns/"):
         assert pattern in ignored
     assert Path(PROJECT / "conf" / "local" / ".gitkeep").exists()
+
+
+def test_dev_and_prod_track_to_databricks_and_register_in_unity_catalog(monkeypatch):
+    from kedro.config import OmegaConfigLoader
+
+    from retail_control_tower.settings import CONFIG_LOADER_ARGS
+
+    def config(env):
+        return OmegaConfigLoader(str(PROJECT / "conf"), **{**CONFIG_LOADER_ARGS, "default_run_env": env})["globals"]["mlflow"]
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    base = config("local")
+    assert base["tracking_uri"].startswith("sqlite:///") and base["tracking_uri"].endswith("06_models/mlflow.db")
+    for env in ("dev", "prod"):
+        mlflow = config(env)
+        assert mlflow["tracking_uri"] == "databricks" and mlflow["registry_uri"] == "databricks-uc"
+        assert mlflow["model_name"] == f"retail_{env}.ml.retail_churn"  # catalog.schema.model

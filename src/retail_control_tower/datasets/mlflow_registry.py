@@ -48,7 +48,7 @@ class MlflowModelRegistryDataset(AbstractDataset[Publication, "pd.DataFrame | Re
         tracking_uri: str,
         model_name: str,
         experiment_name: str,
-        artifact_location: str,
+        artifact_location: str | None = None,
         alias: str | None = None,
         registry_uri: str | None = None,
         metadata: dict[str, Any] | None = None,
@@ -187,7 +187,7 @@ class MlflowModelRegistryDataset(AbstractDataset[Publication, "pd.DataFrame | Re
             return client.create_experiment(self._experiment_name, artifact_location=self._artifact_location)
         if experiment.lifecycle_stage == "deleted":
             client.restore_experiment(experiment.experiment_id)
-        if experiment.artifact_location.rstrip("/") != self._artifact_location.rstrip("/"):
+        if self._artifact_location and experiment.artifact_location.rstrip("/") != self._artifact_location.rstrip("/"):
             logger.warning("Experiment %s keeps its artifacts in %s, not %s (fixed when it was created)",
                            self._experiment_name, experiment.artifact_location, self._artifact_location)
         return experiment.experiment_id
@@ -270,8 +270,11 @@ def _sqlite_file(uri: str) -> Path | None:
     return Path(path) if path and path != ":memory:" else None
 
 
-def _artifact_location(location: str) -> tuple[str, Path | None]:
-    """The experiment's artifact URI, and the local folder behind it (None for remote stores)."""
+def _artifact_location(location: str | None) -> tuple[str | None, Path | None]:
+    """The experiment's artifact URI, and the local folder behind it (None for remote stores;
+    no location at all where the tracking server decides, as on Databricks)."""
+    if not location:
+        return None, None
     parsed = urlparse(location)
     if parsed.scheme == "file":
         folder = Path(url2pathname(parsed.path))
