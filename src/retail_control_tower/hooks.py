@@ -58,6 +58,15 @@ class WarehouseSchemasHook:
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog) -> None:
+        try:
+            self._create_schemas(pipeline, catalog)
+        except Exception as error:
+            # Raised here, the failure would escape the run's error handling (no failed run in
+            # the run log, no alert); the first node that touches the warehouse fails instead.
+            logger.error("Warehouse schemas could not be created: %s: %s", type(error).__name__, error)
+
+    @staticmethod
+    def _create_schemas(pipeline: Pipeline, catalog) -> None:
         created: set[tuple[int, str]] = set()
         for name in sorted(pipeline.datasets()):
             if name == RUN_CONTEXT or name.startswith("params:") or name == "parameters":

@@ -9,6 +9,9 @@ from kedro.config import OmegaConfigLoader
 from omegaconf.resolvers import oc
 
 from retail_control_tower.hooks import RunContextHook, WarehouseSchemasHook
+from retail_control_tower.ops.alert_hook import AlertHook
+from retail_control_tower.ops.run_log import RunLogHook
+from retail_control_tower.pipeline_registry import DEFAULT_PIPELINES
 
 # Kedro 1.7 registers resolvers with an API omegaconf 2.4 deprecates; the warning is not ours
 # to act on and would greet every run.
@@ -19,7 +22,11 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
-HOOKS = (RunContextHook(), WarehouseSchemasHook())
+HOOKS = (RunContextHook(), WarehouseSchemasHook(), RunLogHook(DEFAULT_PIPELINES), AlertHook())
+
+# kedro-viz's run hooks record events for its experimental workflow view into .viz/ of the
+# project on every run; lineage is reviewed from `kedro viz build` instead.
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -1,0 +1,1 @@
+"""Operations: run log and alerting."""

@@ -1,0 +1,136 @@
+"""Sends alerts from a run: failures, data-quality errors and warnings, freshness breaches,
+champion changes. Configured by ``params:alerts`` and credentials; off by default.
+
+A notification that cannot be delivered is logged by the notifier and never fails the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+from retail_control_tower.ops.alerts import Alert, Notifier, notifier_from_config
+
+logger = logging.getLogger(__name__)
+
+FRESHNESS_CHECKS = ("freshness_warn", "freshness_error")
+
+
+class AlertHook:
+    def __init__(self) -> None:
+        self._notifier: Notifier | None = None
+        self._env = "local"
+        self._report = "data/08_reporting/control_tower_report.html"
+        self._run_id = ""
+        self._failed_node: str | None = None
+        self._pending: list[Alert] = []
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        try:
+            credentials = context.config_loader["credentials"]
+        except Exception:  # no credentials file at all: webhooks may still come from the environment
+            credentials = {}
+        self._notifier = notifier_from_config(context.params.get("alerts") or {}, credentials)
+        self._env = context.env or "local"
+        data_dir = context.config_loader["globals"].get("data_dir", "data")
+        self._report = str(Path(data_dir) / "08_reporting" / "control_tower_report.html")
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        self._run_id = run_params["run_id"]
+        self._failed_node, self._pending = None, []
+
+    @hook_impl
+    def on_node_error(self, node) -> None:
+        self._failed_node = node.name
+
+    @hook_impl
+    def after_node_run(self, node, catalog, outputs: dict[str, Any]) -> None:
+        if self._notifier is None:
+            return
+        if node.name == "dq_gate":  # passed: warnings and a freshness warning may still need telling
+            failed = self._failed_checks(catalog)
+            warnings = [c for c in failed if c["SEVERITY"] == "warn"]
+            if warnings:
+                self._send(self._dq_alert("dq_warning", warnings, "Data-quality warnings in run"))
+            self._freshness(failed)
+        if node.name == "decide_promotion" and outputs.get("promotion_decision", {}).get("promote"):
+            decision = outputs["promotion_decision"]
+            self._pending.append(  # told once the registry has actually moved: after the run
+                self._alert(
+                    "champion_change", "info", f"New churn champion: {decision['challenger']}",
+                    decision["reason"], "ML.MODEL_REGISTRY, REPORTING.V_CHAMPION_MODEL, the MLflow registry",
+                    (("previous champion version", str(decision.get("champion_version") or "none")),),
+                )
+            )
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        for alert in self._pending:
+            self._send(alert)
+        self._pending = []
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception, catalog) -> None:
+        if self._notifier is None:
+            return
+        self._pending = []
+        if type(error).__name__ == "DataQualityError":
+            failed = self._failed_checks(catalog)
+            errors = [c for c in failed if c["SEVERITY"] == "error"]
+            self._send(self._dq_alert("dq_error", errors, "Data-quality errors stopped run", str(error)))
+            self._freshness(failed)
+            return
+        self._send(
+            self._alert(
+                "pipeline_failure", "error", f"Run {self._run_id} failed in {self._failed_node or 'the pipeline'}",
+                f"{type(error).__name__}: {str(error)[:1500]}",
+                f"OPS.PIPELINE_RUN_LOG where RUN_ID = '{self._run_id}' and the run's log output",
+                (("failed node", self._failed_node or "unknown"), ("error", type(error).__name__)),
+            )
+        )
+
+    def _failed_checks(self, catalog) -> list[dict[str, Any]]:
+        try:
+            results = catalog.load("OPS_DQ_RESULTS")
+            mine = results.filter((results.RUN_ID == self._run_id) & (results.STATUS == "fail"))
+            return mine.order_by(["SEVERITY", "CHECK_NAME"]).to_pyarrow().to_pylist()
+        except Exception as error:  # the alert still goes out, with what is known
+            logger.warning("Could not read OPS.DQ_RESULTS for the alert: %s", error)
+            return []
+
+    def _freshness(self, failed: list[dict[str, Any]]) -> None:
+        stale = [c for c in failed if c["CHECK_NAME"] in FRESHNESS_CHECKS]
+        if stale:
+            worst = max(stale, key=lambda c: c["THRESHOLD"])
+            self._send(
+                self._alert(
+                    "freshness_breach", "error" if worst["SEVERITY"] == "error" else "warning",
+                    f"Freshness SLA breached on {worst['TABLE_NAME']}", worst["DETAIL"],
+                    f"OPS.DQ_RESULTS where RUN_ID = '{self._run_id}'; REPORTING.V_PIPELINE_HEALTH",
+                    (("age (hours)", f"{worst['OBSERVED']:.1f}"), ("SLA (hours)", f"{worst['THRESHOLD']:g}")),
+                )
+            )
+
+    def _dq_alert(self, kind: str, checks: list[dict[str, Any]], title: str, message: str = "") -> Alert:
+        lines = [f"{c['CHECK_NAME']} on {c['TABLE_NAME']}: {c['DETAIL']}" for c in checks[:10]]
+        summary = "\n".join(lines) or message[:1500]
+        return self._alert(
+            kind, "error" if kind == "dq_error" else "warning", f"{title} {self._run_id}", summary,
+            f"OPS.DQ_RESULTS where RUN_ID = '{self._run_id}'; REPORTING.V_DQ_LATEST",
+            (("failed checks", str(len(checks))),),
+        )
+
+    def _alert(self, kind: str, severity: str, title: str, summary: str, where: str, facts: tuple = ()) -> Alert:
+        return Alert(
+            kind=kind, title=title, summary=summary, env=self._env, run_id=self._run_id,
+            where_to_look=f"{where}; report {self._report}", severity=severity, facts=facts,
+        )
+
+    def _send(self, alert: Alert) -> None:
+        if self._notifier is not None:
+            self._notifier.send(alert)
