@@ -4,13 +4,14 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Offline at run time: no telemetry from Kedro or MLflow.
 export KEDRO_DISABLE_TELEMETRY := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 
-.PHONY: run test setup data clean-data viz
+.PHONY: run test setup data clean-data viz chromium
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version'
@@ -32,8 +33,20 @@ data: setup
 
 run: data
 	$(BIN)/kedro run
+	@$(MAKE) --no-print-directory viz
+	@echo "Report: data/08_reporting/control_tower_report.html  Lineage: build/index.html (make viz)"
 
-test: setup
+# Static kedro-viz site in build/. `kedro viz build` exits 0 even when it fails: check its words.
+viz: setup
+	@$(BIN)/kedro viz build 2>&1 | tee .viz-build.log | tail -1
+	@if grep -q "Failed" .viz-build.log || [ ! -f build/index.html ]; then echo "kedro viz build failed (see .viz-build.log)"; exit 1; fi
+	@rm -f .viz-build.log
+
+# Headless Chromium for the lineage test: Debian's package, never a downloaded browser.
+chromium:
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+test: setup chromium
 	$(BIN)/python -m pytest
 
 clean-data:

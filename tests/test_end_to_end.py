@@ -119,3 +119,34 @@ def test_train_eval_and_scoring_each_run_alone_on_an_earlier_run_s_tables(wareho
     ws.run("scoring")
     assert ws.count("ML.CUSTOMER_CHURN_SCORE") == scored_before  # the score date was replaced, not duplicated
     assert ws.rows("SELECT DISTINCT MODEL_VERSION FROM ML.CUSTOMER_CHURN_SCORE") == [("1",)]
+
+
+def test_the_run_leaves_a_run_log_reporting_views_and_a_report(warehouse_after_a_run):
+    ws = warehouse_after_a_run
+    status, pipelines = ws.rows("SELECT STATUS, PIPELINES FROM OPS.PIPELINE_RUN_LOG ORDER BY STARTED_AT")[1]  # [0]: generate
+    assert status == "success" and pipelines == "ingest,dq,features,train_eval,scoring,reporting"
+    assert ws.scalar("SELECT COUNT(*) FROM OPS.NODE_RUN_LOG WHERE STATUS <> 'success'") == 0
+    scored = ws.scalar("SELECT ROWS_WRITTEN FROM OPS.NODE_RUN_LOG WHERE NODE_NAME = 'score_customers'")
+    assert scored == ws.scalar("SELECT COUNT(*) FROM REPORTING.V_LATEST_CHURN_SCORES") > 300
+    health = {row[0]: row[1:] for row in ws.rows("SELECT PIPELINE, LAST_STATUS, LAST_SUCCESS_AT, FRESHNESS_STATUS FROM REPORTING.V_PIPELINE_HEALTH")}
+    assert {"ingest", "dq", "features", "train_eval", "scoring", "reporting", "generate"} <= set(health)
+    assert health["scoring"][0] == "success" and health["scoring"][1] is not None and health["scoring"][2] == "ok"
+    assert ws.rows("SELECT MODEL_VERSION, ALIAS FROM REPORTING.V_CHAMPION_MODEL") == [("1", "champion")]
+    assert ws.scalar("SELECT COUNT(*) FROM REPORTING.V_CUSTOMER_RISK WHERE LEGACY_CHURN_PROBABILITY IS NULL") == 0
+    checks = ws.scalar("SELECT COUNT(DISTINCT CHECK_NAME || TABLE_NAME) FROM OPS.DQ_RESULTS")
+    assert ws.count("REPORTING.V_DQ_LATEST") == checks
+    assert ws.count("REPORTING.V_SALES_KPIS") == ws.scalar("SELECT COUNT(DISTINCT DATE_DAY) FROM GOLD.SALES_DAILY")
+    report = (ws.data / "08_reporting" / "control_tower_report.html").read_text()
+    champion = ws.scalar("SELECT VARIANT FROM REPORTING.V_CHAMPION_MODEL")
+    assert champion in report and "Data quality" in report
+    assert len(list((ws.data / "08_reporting" / "figures").glob("*.json"))) == 7
+
+
+def test_reporting_views_answer_from_the_latest_run_only(warehouse_after_a_run):
+    """Runs after the previous test's second train_eval: the views move with the data."""
+    ws = warehouse_after_a_run
+    runs = ws.scalar("SELECT COUNT(DISTINCT RUN_ID) FROM ML.MODEL_METRICS")
+    latest = ws.scalar("SELECT RUN_ID FROM ML.MODEL_METRICS ORDER BY COMPUTED_AT DESC LIMIT 1")
+    assert runs >= 2
+    assert ws.rows("SELECT DISTINCT RUN_ID FROM REPORTING.V_LATEST_MODEL_METRICS") == [(latest,)]
+    assert ws.rows("SELECT COUNT(DISTINCT SCORE_DATE) FROM REPORTING.V_LATEST_CHURN_SCORES") == [(1,)]

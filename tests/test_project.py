@@ -12,12 +12,11 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 SOURCE = PROJECT / "src" / "retail_control_tower"
-IN_MEMORY = {"run_context"}
 
 
 def test_pipelines_are_registered_by_name_and_default_is_the_whole_control_tower():
     bootstrap_project(PROJECT)
-    normal_run = ("ingest", "dq", "features", "train_eval", "scoring")
+    normal_run = ("ingest", "dq", "features", "train_eval", "scoring", "reporting")
     assert set(normal_run) | {"generate", "__default__"} <= set(pipelines)
     default = {node.name for node in pipelines["__default__"].nodes}
     assert default == set().union(*({n.name for n in pipelines[name].nodes} for name in normal_run))
@@ -38,7 +37,7 @@ def test_every_persisted_dataset_carries_its_kedro_viz_layer(workspace):
         catalog = session.load_context().catalog
     missing = []
     for name in sorted(set().union(*(p.datasets() for p in pipelines.values()))):
-        if name.startswith("params:") or name in IN_MEMORY or name.startswith("dq_"):
+        if name.startswith("params:") or name == "run_context":
             continue
         dataset = catalog.get(name, fallback_to_runtime_pattern=True)
         layer = ((getattr(dataset, "metadata", None) or {}).get("kedro-viz") or {}).get("layer")

@@ -32,7 +32,7 @@ class RunContextHook:
             return
         catalog[RUN_CONTEXT] = {
             "run_id": run_params["run_id"],
-            "env": run_params["env"],
+            "env": run_params["env"] or "local",
             "started_at": datetime.now().replace(microsecond=0),
             "git_commit": git_commit(run_params.get("project_path")),
         }

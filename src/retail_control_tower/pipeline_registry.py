@@ -7,7 +7,7 @@ from kedro.pipeline import Pipeline
 
 # Pipelines that make up a normal run, in data-flow order. ``generate`` only writes
 # synthetic raw files and is run explicitly (``make run`` does it when data/01_raw is empty).
-DEFAULT_PIPELINES = ("ingest", "dq", "features", "train_eval", "scoring")
+DEFAULT_PIPELINES = ("ingest", "dq", "features", "train_eval", "scoring", "reporting")
 
 
 def register_pipelines() -> dict[str, Pipeline]:

@@ -1,0 +1,135 @@
+"""REPORTING views: what dashboards (Power BI, Alteryx) read, always from the latest run only.
+
+They are views, so they answer from the warehouse's current state when queried (pushed down;
+the same expressions compile for DuckDB and Snowflake). Each picks "latest" explicitly, so a
+dashboard never mixes metrics from different runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+HOLDOUT_METRICS = ("roc_auc", "pr_auc", "lift_at_10", "precision_at_10", "capture_at_20", "ece", "brier", "log_loss")
+
+
+def _latest(table: ir.Table, by: list[str], order: str) -> ir.Table:
+    """The newest row (by ``order``) of each ``by`` group."""
+    rank = ibis.row_number().over(group_by=by, order_by=ibis.desc(order))
+    return table.mutate(_RANK=rank).filter(lambda t: t._RANK == 0).drop("_RANK")
+
+
+def v_champion_model(registry: ir.Table, model_metrics: ir.Table) -> ir.Table:
+    """The current champion: its registry record and its holdout metrics, one row."""
+    current = _latest(registry, ["MODEL_NAME", "MODEL_VERSION"], "RECORDED_AT")
+    champion = current.filter(current.ALIAS.contains("champion"))
+    holdout = model_metrics.filter(model_metrics.SPLIT == "holdout")
+    wide = holdout.group_by(["MODEL_NAME", "MODEL_VERSION"]).aggregate(
+        HOLDOUT_DATE=holdout.VALIDATION_DATE.max(),
+        **{f"HOLDOUT_{m.upper()}": holdout.VALUE.max(where=holdout.METRIC == m) for m in HOLDOUT_METRICS},
+    )
+    joined = champion.left_join(wide, ["MODEL_NAME", "MODEL_VERSION"])
+    return joined.select(
+        "MODEL_NAME", "MODEL_VERSION", "VARIANT", "FEATURE_SET", "ALIAS", "MLFLOW_RUN_ID", "TRAINED_AT",
+        "TRAINING_WINDOW", "DECISION", "REASON", "DECIDED_AT", "RUN_ID", "HOLDOUT_DATE",
+        *[f"HOLDOUT_{m.upper()}" for m in HOLDOUT_METRICS],
+    )
+
+
+def v_latest_model_metrics(model_metrics: ir.Table) -> ir.Table:
+    """Every metric of the latest train_eval run (all variants, folds and holdout)."""
+    latest = model_metrics.aggregate(LATEST_RUN_ID=model_metrics.RUN_ID.argmax(model_metrics.COMPUTED_AT))
+    joined = model_metrics.inner_join(latest, model_metrics.RUN_ID == latest.LATEST_RUN_ID)
+    return joined.select(*model_metrics.columns)
+
+
+def v_latest_churn_scores(scores: ir.Table) -> ir.Table:
+    """The champion's scores of the latest score date only."""
+    latest = scores.aggregate(LATEST_SCORE_DATE=scores.SCORE_DATE.max())
+    return scores.inner_join(latest, scores.SCORE_DATE == latest.LATEST_SCORE_DATE).select(*scores.columns)
+
+
+def v_customer_risk(latest_scores: ir.Table, legacy: ir.Table, customer_360: ir.Table) -> ir.Table:
+    """Latest churn scores with what the business knows about each customer, the legacy
+    rule's score of the same date beside them."""
+    old = legacy.select(
+        "CUSTOMER_ID", "SCORE_DATE", LEGACY_CHURN_PROBABILITY=legacy.CHURN_PROBABILITY,
+        LEGACY_DECILE=legacy.DECILE, LEGACY_RISK_BAND=legacy.RISK_BAND,
+    )
+    profile = customer_360.select(
+        "CUSTOMER_ID", "LOYALTY_TIER", "HOME_STORE_ID", "FIRST_ORDER_DATE", "LAST_ORDER_DATE", "ORDERS", "NET_AMOUNT",
+        "AVG_ORDER_VALUE", "RETURN_RATE", "FAVOURITE_CATEGORY",
+    )
+    joined = latest_scores.left_join(old, ["CUSTOMER_ID", "SCORE_DATE"]).left_join(profile, "CUSTOMER_ID")
+    return joined.select(
+        "CUSTOMER_ID", "SCORE_DATE", "CHURN_PROBABILITY", "DECILE", "RISK_BAND", "MODEL_NAME", "MODEL_VERSION",
+        "VARIANT", "LEGACY_CHURN_PROBABILITY", "LEGACY_DECILE", "LEGACY_RISK_BAND", "LOYALTY_TIER", "HOME_STORE_ID",
+        "FIRST_ORDER_DATE", "LAST_ORDER_DATE", "ORDERS", "NET_AMOUNT", "AVG_ORDER_VALUE", "RETURN_RATE",
+        "FAVOURITE_CATEGORY",
+    )
+
+
+def v_dq_latest(dq_results: ir.Table) -> ir.Table:
+    """The latest result of every check on every table."""
+    return _latest(dq_results, ["CHECK_NAME", "TABLE_NAME"], "CHECKED_AT")
+
+
+def v_pipeline_health(run_log: ir.Table, order_lines: ir.Table, freshness: dict[str, Any]) -> ir.Table:
+    """Per pipeline: the last run, last success and last failure (with its error); and the
+    age of the newest sale against the freshness SLA, measured when the view is queried."""
+    runs = run_log.select(
+        "RUN_ID", "STARTED_AT", "FINISHED_AT", "STATUS", "ERROR_CLASS", "ERROR_MESSAGE", "FAILED_NODE",
+        PIPELINE=run_log.PIPELINES.split(",").unnest(),
+    )
+    last = _latest(runs, ["PIPELINE"], "FINISHED_AT")
+    by_pipeline = runs.group_by("PIPELINE").aggregate(
+        LAST_SUCCESS_AT=runs.FINISHED_AT.max(where=runs.STATUS == "success"),
+        LAST_FAILURE_AT=runs.FINISHED_AT.max(where=runs.STATUS == "failed"),
+        RUNS=runs.count(),
+    )
+    newest = order_lines.aggregate(LATEST_SALE_AT=order_lines.ORDER_TS.max())
+    health = last.inner_join(by_pipeline, "PIPELINE").cross_join(newest)
+    age_hours = (ibis.now().cast("timestamp").epoch_seconds() - health.LATEST_SALE_AT.epoch_seconds()) / 3600.0
+    warn, error = freshness["warn_after_hours"], freshness["error_after_hours"]
+    return health.select(
+        "PIPELINE",
+        LAST_RUN_ID=health.RUN_ID,
+        LAST_STATUS=health.STATUS,
+        LAST_FINISHED_AT=health.FINISHED_AT,
+        LAST_SUCCESS_AT=health.LAST_SUCCESS_AT,
+        LAST_FAILURE_AT=health.LAST_FAILURE_AT,
+        LAST_ERROR=ibis.ifelse(health.STATUS == "failed", health.ERROR_CLASS.concat(": ", health.ERROR_MESSAGE), ibis.null("string")),
+        LAST_FAILED_NODE=health.FAILED_NODE,
+        RUNS=health.RUNS,
+        LATEST_SALE_AT=health.LATEST_SALE_AT,
+        DATA_AGE_HOURS=age_hours,
+        FRESHNESS_WARN_AFTER_HOURS=ibis.literal(float(warn)),
+        FRESHNESS_ERROR_AFTER_HOURS=ibis.literal(float(error)),
+        FRESHNESS_STATUS=ibis.cases((age_hours > error, "error"), (age_hours > warn, "warn"), else_="ok"),
+    )
+
+
+def v_sales_kpis(sales_daily: ir.Table, order_lines: ir.Table) -> ir.Table:
+    """Daily company-wide sales KPIs with a trailing 7-day net sales. Orders and customers are
+    counted distinct across stores and categories (GOLD.SALES_DAILY counts them per category)."""
+    daily = sales_daily.group_by("DATE_DAY").aggregate(
+        ORDER_LINES=sales_daily.ORDER_LINES.sum(),
+        UNITS=sales_daily.UNITS.sum(),
+        GROSS_SALES=sales_daily.GROSS_AMOUNT.sum(),
+        DISCOUNTS=sales_daily.DISCOUNT_AMOUNT.sum(),
+        NET_SALES=sales_daily.NET_AMOUNT.sum(),
+        REFUNDS=sales_daily.REFUND_AMOUNT.sum(),
+        NET_AFTER_RETURNS=sales_daily.NET_AFTER_RETURNS.sum(),
+    )
+    buyers = order_lines.group_by(DATE_DAY=order_lines.ORDER_DATE).aggregate(
+        ORDERS=order_lines.ORDER_ID.nunique(), CUSTOMERS=order_lines.CUSTOMER_ID.nunique()
+    )
+    daily = daily.left_join(buyers, "DATE_DAY").drop("DATE_DAY_right")
+    week = ibis.window(order_by="DATE_DAY", preceding=6, following=0)
+    return daily.mutate(
+        NET_SALES_7D=daily.NET_SALES.sum().over(week),
+        AVG_ORDER_VALUE=(daily.NET_SALES / ibis.ifelse(daily.ORDERS > 0, daily.ORDERS, ibis.null("int64"))).cast("decimal(18, 2)"),
+        DISCOUNT_RATE=daily.DISCOUNTS.cast("float64") / ibis.ifelse(daily.GROSS_SALES > 0, daily.GROSS_SALES.cast("float64"), ibis.null("float64")),
+    )
