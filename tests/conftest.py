@@ -4,7 +4,12 @@ real Kedro session to run pipelines in it."""
 from __future__ import annotations
 
 import csv
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -120,3 +125,27 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     return Workspace(tmp_path, raw, data)
+
+
+@contextmanager
+def webhook_server() -> Iterator[tuple[str, list[dict]]]:
+    """A real HTTP server on 127.0.0.1 standing in for Slack and Teams: yields its base URL and
+    the list of requests it received (path, content type, JSON body)."""
+    received: list[dict] = []
+
+    class Recorder(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's naming)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append({"path": self.path, "type": self.headers["Content-Type"], "json": json.loads(body)})
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", received
+    finally:
+        server.shutdown()

@@ -8,7 +8,7 @@ import sys
 
 import nbformat
 import pytest
-from conftest import PROJECT, release_warehouse_connections
+from conftest import PROJECT, release_warehouse_connections, webhook_server
 
 from retail_control_tower.pipelines.ingest.pipeline import ENTITIES
 
@@ -18,6 +18,7 @@ SMALL = {"synthetic": {"customers": 500, "stores": 6, "products": 60, "history_d
 # A holdout of a few hundred customers measures ECE with a noise of a few hundredths, so the
 # default 0.02 limit (meant for tens of thousands) would rightly refuse every model here.
 SMALL_HOLDOUT = {"train_eval": {"promotion": {"max_holdout_ece": 0.1}}}
+ALERTS = {"alerts": {"enabled": True, "webhooks": [{"name": "e2e", "format": "slack", "url_credential": "e2e_slack"}]}}
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,10 @@ def warehouse_after_a_run(tmp_path_factory):
     monkeypatch.setenv("RCT_DATA_DIR", str(workspace.data))
     monkeypatch.setenv("RCT_RAW_DIR", str(workspace.raw))
     workspace.run("generate", params=SMALL)
-    workspace.run(params=SMALL_HOLDOUT)
+    with webhook_server() as (base, received):
+        monkeypatch.setenv("RCT_WEBHOOK_E2E_SLACK", f"{base}/slack")
+        workspace.run(params={**SMALL_HOLDOUT, **ALERTS})
+    workspace.alerts = received
     yield workspace
     monkeypatch.undo()
 
@@ -150,3 +154,38 @@ def test_reporting_views_answer_from_the_latest_run_only(warehouse_after_a_run):
     assert runs >= 2
     assert ws.rows("SELECT DISTINCT RUN_ID FROM REPORTING.V_LATEST_MODEL_METRICS") == [(latest,)]
     assert ws.rows("SELECT COUNT(DISTINCT SCORE_DATE) FROM REPORTING.V_LATEST_CHURN_SCORES") == [(1,)]
+
+
+def test_a_new_champion_is_announced_and_a_good_run_sends_nothing_else(warehouse_after_a_run):
+    texts = [request["json"]["text"] for request in warehouse_after_a_run.alerts]
+    champion = warehouse_after_a_run.scalar("SELECT VARIANT FROM ML.MODEL_REGISTRY WHERE MODEL_VERSION = '1'")
+    assert len(texts) == 1 and f"New churn champion: {champion}" in texts[0] and "promoted: no champion yet" in texts[0]
+
+
+def test_reporting_views_compile_to_snowflake_sql(warehouse_after_a_run):
+    """The views are Ibis expressions: the same ones compile for Snowflake and parse there."""
+    import ibis
+    import sqlglot
+
+    from retail_control_tower.pipelines.reporting import views
+
+    release_warehouse_connections()
+    con = ibis.duckdb.connect(str(warehouse_after_a_run.warehouse), read_only=True)
+
+    def table(name):
+        schema, table_name = name.split(".")
+        return con.table(table_name, database=schema)
+
+    scores = views.v_latest_churn_scores(table("ML.CUSTOMER_CHURN_SCORE"))
+    expressions = [
+        views.v_champion_model(table("ML.MODEL_REGISTRY"), table("ML.MODEL_METRICS")),
+        views.v_latest_model_metrics(table("ML.MODEL_METRICS")),
+        scores,
+        views.v_customer_risk(scores, table("ML.CUSTOMER_CHURN_SCORE_LEGACY"), table("GOLD.CUSTOMER_360")),
+        views.v_dq_latest(table("OPS.DQ_RESULTS")),
+        views.v_pipeline_health(table("OPS.PIPELINE_RUN_LOG"), table("MODEL.FCT_ORDER_LINE"), {"warn_after_hours": 48, "error_after_hours": 168}),
+        views.v_sales_kpis(table("GOLD.SALES_DAILY"), table("MODEL.FCT_ORDER_LINE")),
+    ]
+    for expression in expressions:
+        sqlglot.parse_one(ibis.to_sql(expression, dialect="snowflake"), read="snowflake", error_level=sqlglot.ErrorLevel.RAISE)
+    con.disconnect()

@@ -4,11 +4,9 @@ loopback HTTP server, and the local fallback when the warehouse itself is what f
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import small_retailer
+from conftest import small_retailer, webhook_server
 
 from retail_control_tower.pipelines.dq.gate import DataQualityError
 
@@ -28,31 +26,12 @@ ALERTS_ON = {
 A_YEAR_LATER = {"dq": {"freshness": {"reference_time": "2099-01-01T00:00:00"}}}
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    received: list[dict] = []
-
-    def do_POST(self):  # noqa: N802 (http.server's naming)
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append({"path": self.path, "type": self.headers["Content-Type"], "json": json.loads(body)})
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def webhooks(monkeypatch):
-    """A real HTTP server on 127.0.0.1 standing in for Slack and Teams."""
-    _Recorder.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setenv("RCT_WEBHOOK_TEST_SLACK", f"{base}/slack")
-    monkeypatch.setenv("RCT_WEBHOOK_TEST_TEAMS", f"{base}/teams")
-    yield _Recorder.received
-    server.shutdown()
+    with webhook_server() as (base, received):
+        monkeypatch.setenv("RCT_WEBHOOK_TEST_SLACK", f"{base}/slack")
+        monkeypatch.setenv("RCT_WEBHOOK_TEST_TEAMS", f"{base}/teams")
+        yield received
 
 
 def _merge(*dicts):

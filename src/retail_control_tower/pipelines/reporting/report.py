@@ -1,9 +1,11 @@
 """The run report: one self-contained HTML page (plotly.js inlined once, opens offline) and the
-figures it shows, built from the latest-run data gathered by ``nodes.gather_report_data``."""
+figures it shows, built from the latest-run data gathered by ``nodes.gather_report_data``.
+
+Every section renders from empty frames too (a "No data yet" sentence), because the first runs of a
+fresh environment have no models, no dq results and no run log, and the report is written anyway."""
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,24 +15,34 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from retail_control_tower.ml import plots
+from retail_control_tower.pipelines.reporting.html import badge, cards, fmt, missing, no_data, page, percent, table, text
 
-HOLDOUT_COLUMNS = ["roc_auc", "pr_auc", "lift_at_10", "capture_at_20", "ece", "brier"]
+TITLE = "Retail Control Tower — run report"
+FIGURE_KEYS = ("decile_lift", "cumulative_gains", "calibration", "cv_roc_auc", "cv_lift_at_10", "dq_summary", "sales_trend")
+SALES_WINDOW_DAYS = 180
+GREEN, AMBER, RED, GREY = "#2f9e44", "#f08c00", "#e03131", "#9fb3c8"
+
+# Holdout metrics in display order: header and how to show the value (lift as a multiple, capture as
+# a share of all churners, the rest as plain scores).
+HOLDOUT_METRICS: dict[str, tuple[str, str]] = {
+    "roc_auc": ("ROC AUC", "{:.3f}"), "pr_auc": ("PR AUC", "{:.3f}"), "lift_at_10": ("lift@10%", "{:.2f}×"),
+    "capture_at_20": ("capture@20%", "{:.1%}"), "ece": ("ECE", "{:.3f}"), "brier": ("Brier", "{:.3f}"),
+}
 DEFINITIONS = [
     ("Label", "churned = no purchase in the 90 days after the snapshot date; features use only events on or before it."),
-    ("Holdout", "the latest fully labelled snapshot; never used for fitting, tuning or selection."),
-    ("ECE", "Σ_b (n_b/N)·|mean(y)_b − mean(p)_b| over 10 equal-width probability bins."),
-    ("lift@k%", "event rate among the top k% scored / overall event rate (ceiling 1 / base rate)."),
-    ("Decile table", "per decile of score (1 = highest): customers, churners, churn rate, lift, cumulative share of churners captured."),
+    ("Holdout", "the latest fully labelled snapshot; never used for fitting, tuning or model selection."),
+    ("Cross-validation over time", "expanding-window folds: each fold trains on earlier snapshots and validates on the next one."),
+    ("ROC AUC / PR AUC", "ranking quality over all thresholds; PR AUC (average precision) is read against the base churn rate."),
+    ("ECE", "expected calibration error = Σ_b (n_b/N)·|mean(y)_b − mean(p)_b| over 10 equal-width probability bins; 0 is perfect."),
+    ("Brier", "mean squared difference between the predicted probability and the 0/1 label; lower is better."),
+    ("lift@k%", "event rate among the top k% scored / overall event rate; 1 is random targeting, the ceiling is 1 / base rate."),
+    ("capture@k%", "share of all churners found in the top k% scored customers."),
+    ("Decile table", "customers ranked by score and cut into 10 equal-count deciles (1 = highest scores): N customers, "
+                     "EVENTS churners, EVENT_RATE = EVENTS / N, LIFT = EVENT_RATE / overall rate, "
+                     "CUMULATIVE_CAPTURE = share of all churners in deciles 1..d."),
+    ("Sales KPIs", "sums of the daily rows over the period ending on the latest day with data, compared with the period "
+                   "just before it; customers are distinct per day, so a customer buying on two days counts twice."),
 ]
-STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:0 auto;max-width:1200px;padding:1rem 2rem;color:#1f2933}
-h1{margin-bottom:.2rem} h2{border-bottom:2px solid #d9e2ec;padding-bottom:.3rem;margin-top:2.2rem}
-table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem} th,td{border:1px solid #d9e2ec;padding:.3rem .6rem;text-align:left}
-th{background:#f0f4f8} tr.hl td{background:#fff8e1;font-weight:600} .muted{color:#627d98}
-.badge{padding:.1rem .5rem;border-radius:.6rem;color:#fff;font-size:.8rem} .ok,.pass{background:#2f9e44} .warn{background:#f08c00}
-.error,.fail{background:#e03131} .cards{display:flex;gap:1rem;flex-wrap:wrap} .card{border:1px solid #d9e2ec;border-radius:.5rem;padding:.6rem 1rem}
-.card b{display:block;font-size:1.3rem}
-"""
 
 
 @dataclass
@@ -49,41 +61,78 @@ class ReportData:
     runs: pd.DataFrame
 
 
+def _daily_sales(sales: pd.DataFrame) -> pd.DataFrame:
+    """One row per calendar day (summed, in case a day arrives in parts), indexed by date."""
+    frame = sales.assign(DATE_DAY=pd.to_datetime(sales["DATE_DAY"]).dt.normalize())
+    columns = [c for c in ("NET_SALES", "ORDERS", "CUSTOMERS", "RETURNS_AMOUNT") if c in frame]
+    return frame.groupby("DATE_DAY")[columns].sum().astype(float).sort_index()
+
+
+def sales_kpis(sales: pd.DataFrame, days: int) -> dict[str, tuple[float, float | None]]:
+    """Net sales, orders and customers summed over the last ``days`` days up to the latest day with
+    data, each with its relative change against the ``days`` before. The change is None when the
+    data does not reach back over the whole prior period or the prior total is 0, because a partial
+    period would show a fake growth."""
+    daily = _daily_sales(sales)
+    end = daily.index.max()
+    cut, prior_start = end - pd.Timedelta(days=days), end - pd.Timedelta(days=2 * days)
+    current, prior = daily[daily.index > cut], daily[(daily.index > prior_start) & (daily.index <= cut)]
+    complete_prior = daily.index.min() <= prior_start + pd.Timedelta(days=1)
+    kpis: dict[str, tuple[float, float | None]] = {}
+    for column in ("NET_SALES", "ORDERS", "CUSTOMERS"):
+        now, before = float(current[column].sum()), float(prior[column].sum())
+        kpis[column] = (now, now / before - 1 if complete_prior and before else None)
+    return kpis
+
+
 def _dq_figure(dq: pd.DataFrame) -> go.Figure:
-    counts = dq.groupby(["SEVERITY", "STATUS"]).size().unstack(fill_value=0)
+    """Stacked bars per severity: passed checks green, failed ones amber (warn) or red (error)."""
+    order = sorted(pd.unique(dq["SEVERITY"].astype(str)), key=lambda s: ({"error": 0, "warn": 1}.get(s, 2), s))
+    counts = dq.assign(SEVERITY=dq["SEVERITY"].astype(str)).groupby(["SEVERITY", "STATUS"]).size()
     figure = go.Figure()
-    for status, colour in (("pass", "#2f9e44"), ("fail", "#e03131")):
-        if status in counts:
-            figure.add_bar(name=status, x=list(counts.index), y=counts[status].tolist(), marker_color=colour)
-    figure.update_layout(title="Data-quality checks by severity and result", barmode="stack", xaxis_title="severity", yaxis_title="checks")
+    figure.add_bar(name="passed", x=order, y=[int(counts.get((s, "pass"), 0)) for s in order], marker_color=GREEN)
+    for severity in order:
+        failed = int(counts.get((severity, "fail"), 0))
+        figure.add_bar(name=f"failed ({severity})", x=[severity], y=[failed], marker_color=RED if severity == "error" else AMBER)
+    figure.update_traces(texttemplate="%{y}", textposition="inside")
+    figure.update_layout(title="Data-quality checks by severity: latest result per check", barmode="stack",
+                         xaxis_title="severity", yaxis_title="checks", template="plotly_white", legend_title_text="Result")
     return figure
 
 
 def _sales_figure(sales: pd.DataFrame) -> go.Figure:
-    recent = sales.assign(DATE_DAY=pd.to_datetime(sales.DATE_DAY)).sort_values("DATE_DAY")
-    recent = recent[recent.DATE_DAY > recent.DATE_DAY.max() - pd.Timedelta(days=180)]
-    net = recent.NET_SALES.astype(float)
+    """Daily net sales (bars), their 7-day rolling mean and orders (right axis) over the last 180 days.
+    The mean is time-based and computed before the cut, so the first days shown average real history."""
+    daily = _daily_sales(sales)
+    rolling = daily["NET_SALES"].rolling("7D", min_periods=1).mean()
+    shown = daily.index > daily.index.max() - pd.Timedelta(days=SALES_WINDOW_DAYS)
+    daily, rolling = daily[shown], rolling[shown]
     figure = make_subplots(specs=[[{"secondary_y": True}]])
-    figure.add_bar(x=recent.DATE_DAY, y=net, name="net sales", marker_color="#9fb3c8")
-    figure.add_scatter(x=recent.DATE_DAY, y=net.rolling(7, min_periods=1).mean(), name="net sales, 7-day mean", line={"color": "#102a43"})
-    figure.add_scatter(x=recent.DATE_DAY, y=recent.ORDERS, name="orders", line={"color": "#f08c00", "dash": "dot"}, secondary_y=True)
-    figure.update_layout(title="Sales, last 180 days", xaxis_title="day")
+    figure.add_bar(x=daily.index, y=daily["NET_SALES"], name="net sales (daily)", marker_color=GREY)
+    figure.add_scatter(x=daily.index, y=rolling, name="net sales, 7-day mean", line={"color": "#102a43", "width": 2.5})
+    figure.add_scatter(x=daily.index, y=daily["ORDERS"], name="orders", line={"color": AMBER, "dash": "dot"}, secondary_y=True)
+    figure.update_layout(title=f"Sales, last {SALES_WINDOW_DAYS} days", template="plotly_white", hovermode="x unified")
     figure.update_yaxes(title_text="net sales", secondary_y=False)
-    figure.update_yaxes(title_text="orders", secondary_y=True)
+    figure.update_yaxes(title_text="orders", secondary_y=True, showgrid=False)
     return figure
 
 
+def _has_folds(metrics: pd.DataFrame, metric: str) -> bool:
+    return bool(((metrics["METRIC"] == metric) & (metrics["SPLIT"] != "holdout")).any())
+
+
 def report_figures(data: ReportData) -> dict[str, go.Figure]:
-    """The report's figures; a figure whose data is missing is left out."""
+    """The report's figures keyed as in ``FIGURE_KEYS``; a key is left out when its data is empty
+    (a cross-validation figure also when the metric has no fold rows: holdout points alone are no trend)."""
     figures: dict[str, go.Figure] = {}
     if not data.deciles.empty:
         figures["decile_lift"] = plots.decile_lift_figure(data.deciles)
         figures["cumulative_gains"] = plots.cumulative_gains_figure(data.deciles)
     if not data.calibration.empty:
         figures["calibration"] = plots.calibration_figure(data.calibration)
-    if not data.metrics.empty:
-        figures["cv_roc_auc"] = plots.cv_metric_figure(data.metrics, "roc_auc")
-        figures["cv_lift_at_10"] = plots.cv_metric_figure(data.metrics, "lift_at_10")
+    for metric in ("roc_auc", "lift_at_10"):
+        if not data.metrics.empty and _has_folds(data.metrics, metric):
+            figures[f"cv_{metric}"] = plots.cv_metric_figure(data.metrics, metric)
     if not data.dq.empty:
         figures["dq_summary"] = _dq_figure(data.dq)
     if not data.sales.empty:
@@ -91,121 +140,128 @@ def report_figures(data: ReportData) -> dict[str, go.Figure]:
     return figures
 
 
-def _e(value: object) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return ""
-    return html.escape(f"{value:.4g}" if isinstance(value, float) else str(value))
-
-
-def _table(frame: pd.DataFrame, highlight: str | None = None) -> str:
-    head = "".join(f"<th>{_e(c)}</th>" for c in frame.columns)
-    marked = " class='hl'"
-    rows = "".join(
-        f"<tr{marked if highlight is not None and str(index) == highlight else ''}>"
-        + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>"
-        for index, row in zip(frame.index, frame.itertuples(index=False))
-    )
-    return f"<table><tr>{head}</tr>{rows}</table>"
-
-
-def _none(what: str) -> str:
-    return f"<p class='muted'>No {html.escape(what)} yet.</p>"
-
-
 def _figure(figures: dict[str, go.Figure], key: str) -> str:
-    return figures[key].to_html(full_html=False, include_plotlyjs=False, default_height="420px") if key in figures else ""
+    # No plotly.js here: the page inlines it once in <head>; the modebar logo would link off-page.
+    if key not in figures:
+        return ""
+    return figures[key].to_html(full_html=False, include_plotlyjs=False, default_height="440px",
+                                config={"displaylogo": False, "responsive": True})
 
 
-def _model_sections(data: ReportData, figures: dict[str, go.Figure]) -> list[str]:
+def _champion_section(data: ReportData) -> list[str]:
     champion = data.champion
     if champion:
-        card = (f"<div class='cards'><div class='card'>champion<b>{_e(champion.get('VARIANT'))}</b>"
-                f"{_e(champion.get('MODEL_NAME'))} version {_e(champion.get('MODEL_VERSION'))}, trained {_e(champion.get('TRAINED_AT'))}</div></div>")
+        name, version, trained = (text(champion.get(k)) for k in ("MODEL_NAME", "MODEL_VERSION", "TRAINED_AT"))
+        note = f"{name} version {version} · trained {trained}"
+        head = cards([("champion", text(champion.get("VARIANT")), note)])
     else:
-        card = "<p><b>No champion yet</b>: run <code>kedro run --pipeline train_eval</code>.</p>"
-    decisions = data.decisions
-    shown = [c for c in ("MODEL_VERSION", "VARIANT", "ALIAS", "DECISION", "REASON", "DECIDED_AT") if c in decisions]
-    parts = ["<h2>Champion and challenger</h2>", card, _table(decisions[shown]) if not decisions.empty else _none("training decision")]
-    parts.append("<h2>Model quality on the holdout</h2>")
-    holdout = data.metrics[data.metrics.SPLIT == "holdout"] if not data.metrics.empty else data.metrics
+        head = "<p class='nodata'>No champion yet: run <code>kedro run --pipeline train_eval</code>.</p>"
+    headers = {"MODEL_VERSION": "version", "VARIANT": "variant", "ALIAS": "alias", "DECISION": "decision", "REASON": "reason"}
+    if data.decisions.empty:
+        decisions = no_data("the latest train_eval run recorded no champion/challenger decisions.")
+    else:
+        decisions = table(data.decisions, headers)
+    return ["<h2>Champion and challenger</h2>", head, decisions]
+
+
+def _holdout_table(metrics: pd.DataFrame, champion: str | None) -> str:
+    holdout = metrics[metrics["SPLIT"] == "holdout"] if not metrics.empty else metrics
     if holdout.empty:
-        parts.append(_none("holdout metrics"))
-    else:
-        wide = holdout.pivot_table(index="VARIANT", columns="METRIC", values="VALUE")
-        wide = wide[[c for c in HOLDOUT_COLUMNS if c in wide]].sort_values(HOLDOUT_COLUMNS[0], ascending=False)
-        parts.append(_table(wide.reset_index().set_index(wide.index), highlight=(champion or {}).get("VARIANT")))
-    parts += [_figure(figures, k) for k in ("decile_lift", "cumulative_gains", "calibration")]
+        return no_data("holdout metrics appear after a train_eval run.", "kedro run --pipeline train_eval")
+    wide = holdout.pivot_table(index="VARIANT", columns="METRIC", values="VALUE", aggfunc="mean")
+    wide = wide.reindex(columns=list(HOLDOUT_METRICS)).reset_index()
+    # Champion first, then best ranking quality, so the comparison reads top-down.
+    wide = wide.assign(_CHAMP=wide["VARIANT"].astype(str) != str(champion)).sort_values(["_CHAMP", "roc_auc"], ascending=[True, False])
+    formats = {m: (lambda v, f=spec: "–" if missing(v) else text(f.format(v))) for m, (_, spec) in HOLDOUT_METRICS.items()}
+    formats["VARIANT"] = lambda v: text(v) + (" <span class='badge b-good'>champion</span>" if str(v) == str(champion) else "")
+    headers = {"VARIANT": "variant", **{m: label for m, (label, _) in HOLDOUT_METRICS.items()}}
+    return table(wide, headers, formats=formats, highlight=lambda row: str(row["VARIANT"]) == str(champion))
+
+
+def _model_quality_section(data: ReportData, figures: dict[str, go.Figure]) -> list[str]:
+    parts = ["<h2>Model quality on the holdout</h2>", _holdout_table(data.metrics, (data.champion or {}).get("VARIANT"))]
+    parts += [_figure(figures, key) for key in ("decile_lift", "cumulative_gains", "calibration")]
+    if data.deciles.empty and data.calibration.empty:
+        parts.append(no_data("decile and calibration tables appear after a train_eval run."))
+    if not data.deciles.empty:
+        headers = {"VARIANT": "variant", "DECILE": "decile", "N": "N", "EVENTS": "events", "EVENT_RATE": "event rate",
+                   "LIFT": "lift", "CUMULATIVE_CAPTURE": "cumulative capture"}
+        formats = {"EVENT_RATE": percent, "CUMULATIVE_CAPTURE": percent}
+        parts.append(f"<details><summary>Decile table</summary>{table(data.deciles, headers, formats=formats)}</details>")
     parts.append("<h2>Cross-validation over time</h2>")
-    parts += [_figure(figures, k) for k in ("cv_roc_auc", "cv_lift_at_10")] if "cv_roc_auc" in figures else [_none("cross-validation results")]
-    return parts
+    shown = [_figure(figures, key) for key in ("cv_roc_auc", "cv_lift_at_10") if key in figures]
+    return parts + (shown or [no_data("cross-validation folds appear after a train_eval run.")])
 
 
-def _operations_sections(data: ReportData, figures: dict[str, go.Figure]) -> list[str]:
+def _dq_section(data: ReportData, figures: dict[str, go.Figure]) -> list[str]:
     parts = ["<h2>Data quality</h2>"]
     dq = data.dq
     if dq.empty:
-        parts.append(_none("data-quality results"))
-    else:
-        failed = dq[dq.STATUS == "fail"]
-        counts = [("checks", len(dq)), ("failed errors", int((failed.SEVERITY == "error").sum())), ("failed warnings", int((failed.SEVERITY == "warn").sum()))]
-        parts.append("<div class='cards'>" + "".join(f"<div class='card'>{n}<b>{v}</b></div>" for n, v in counts) + "</div>")
-        parts.append(_figure(figures, "dq_summary"))
-        columns = [c for c in ("CHECK_NAME", "TABLE_NAME", "SEVERITY", "STATUS", "OBSERVED", "THRESHOLD", "DETAIL", "CHECKED_AT") if c in dq]
-        parts.append(_table(failed[columns]) if not failed.empty else "<p>Every check passed.</p>")
-        parts.append(f"<details><summary>{len(dq) - len(failed)} passed checks</summary>{_table(dq[dq.STATUS != 'fail'][columns])}</details>")
-    parts.append("<h2>Freshness</h2>")
-    if data.freshness.empty:
-        parts.append(_none("freshness measurement"))
-    else:
-        fresh = data.freshness.copy()
-        rows = "".join(
-            f"<tr><td>{_e(r.TABLE_NAME)}</td><td>{_e(r.LATEST_EVENT_AT)}</td><td>{_e(round(float(r.AGE_HOURS), 1))}</td>"
-            f"<td>{_e(r.WARN_AFTER_HOURS)} / {_e(r.ERROR_AFTER_HOURS)}</td><td><span class='badge {_e(r.STATUS)}'>{_e(r.STATUS)}</span></td></tr>"
-            for r in fresh.itertuples()
-        )
-        parts.append(f"<table><tr><th>table</th><th>newest event</th><th>age (hours)</th><th>SLA warn / error (hours)</th><th>status</th></tr>{rows}</table>")
-    parts.append("<h2>Sales KPIs</h2>")
-    parts.append(_sales_cards(data.sales) + _figure(figures, "sales_trend") if not data.sales.empty else _none("sales"))
-    parts.append("<h2>Recent runs</h2>")
-    parts.append(_table(data.runs[[c for c in ("RUN_ID", "PIPELINES", "STARTED_AT", "FINISHED_AT", "STATUS", "ERROR_CLASS") if c in data.runs]]) if not data.runs.empty else _none("recorded runs"))
+        return parts + [no_data("check results appear after a dq run.", "kedro run --pipeline dq")]
+    failed = dq[dq["STATUS"] == "fail"]
+    errors, warnings = int((failed["SEVERITY"] == "error").sum()), int((failed["SEVERITY"] == "warn").sum())
+    parts.append(cards([("checks", text(len(dq)), "latest result per check"),
+                        ("failed errors", text(errors), "block downstream pipelines"),
+                        ("failed warnings", text(warnings), "reported, do not block")]))
+    parts.append(_figure(figures, "dq_summary"))
+    headers = {"CHECK_NAME": "check", "TABLE_NAME": "table", "SEVERITY": "severity", "STATUS": "status", "OBSERVED": "observed",
+               "THRESHOLD": "threshold", "DETAIL": "detail", "CHECKED_AT": "checked at"}
+    formats = {"STATUS": badge}
+    # Errors before warnings: the failure that blocks a pipeline is the one to read first.
+    failed = failed.assign(_RANK=failed["SEVERITY"].map({"error": 0, "warn": 1}).fillna(2)).sort_values(["_RANK", "CHECK_NAME"])
+    parts.append(table(failed, headers, formats=formats) if not failed.empty else f"<p>All {len(dq)} checks passed.</p>")
+    passed = dq[dq["STATUS"] != "fail"]
+    if not passed.empty:
+        parts.append(f"<details><summary>{len(passed)} passed checks</summary>{table(passed, headers, formats=formats)}</details>")
     return parts
 
 
-def sales_kpis(sales: pd.DataFrame, days: int) -> dict[str, tuple[float, float | None]]:
-    """Net sales, orders and customers (summed per day) over the last ``days`` days, each with its
-    change against the ``days`` before (None when there is no earlier period)."""
-    frame = sales.assign(DATE_DAY=pd.to_datetime(sales.DATE_DAY))
-    end = frame.DATE_DAY.max()
-    current = frame[frame.DATE_DAY > end - pd.Timedelta(days=days)]
-    prior = frame[(frame.DATE_DAY <= end - pd.Timedelta(days=days)) & (frame.DATE_DAY > end - pd.Timedelta(days=2 * days))]
-    kpis = {}
-    for column in ("NET_SALES", "ORDERS", "CUSTOMERS"):
-        now, before = float(current[column].astype(float).sum()), float(prior[column].astype(float).sum())
-        kpis[column] = (now, (now / before - 1) if before else None)
-    return kpis
+def _freshness_section(data: ReportData) -> list[str]:
+    if data.freshness.empty:
+        return ["<h2>Freshness</h2>", no_data("freshness is measured from the order lines once they are loaded.")]
+    headers = {"TABLE_NAME": "table", "LATEST_EVENT_AT": "newest event", "AGE_HOURS": "age (hours)",
+               "WARN_AFTER_HOURS": "warn after (hours)", "ERROR_AFTER_HOURS": "error after (hours)", "STATUS": "status"}
+    formats = {"STATUS": badge, "AGE_HOURS": lambda v: "–" if missing(v) else text(f"{float(v):,.1f}")}
+    return ["<h2>Freshness</h2>", table(data.freshness, headers, formats=formats)]
 
 
 def _sales_cards(sales: pd.DataFrame) -> str:
-    cards = []
-    for days in (7, 30):
+    end = fmt(pd.to_datetime(sales["DATE_DAY"]).max())
+    rows = [f"<p class='muted'>Periods end on {text(end)}, the latest day with sales.</p>"]
+    for days in (7, 30):  # one row of cards per period, so the two horizons read as two lines
+        items = []
         for column, (value, change) in sales_kpis(sales, days).items():
-            delta = f"{change:+.1%} vs prior {days} days" if change is not None else "no prior period"
-            cards.append(f"<div class='card'>{column.lower().replace('_', ' ')}, last {days} days<b>{value:,.0f}</b>{delta}</div>")
-    return "<div class='cards'>" + "".join(cards) + "</div>"
+            if change is None:
+                note = "no full prior period to compare"
+            else:
+                trend = "up" if change > 0 else "down" if change < 0 else "muted"
+                note = f"<span class='{trend}'>{change:+.1%}</span> vs prior {days} days"
+            items.append((f"{column.lower().replace('_', ' ')}, last {days} days", text(f"{value:,.0f}"), note))
+        rows.append(cards(items))
+    return "".join(rows)
+
+
+def _operations_sections(data: ReportData, figures: dict[str, go.Figure]) -> list[str]:
+    parts = _dq_section(data, figures) + _freshness_section(data) + ["<h2>Sales KPIs</h2>"]
+    if data.sales.empty:
+        parts.append(no_data("daily sales appear once orders are ingested.", "kedro run --pipeline ingest"))
+    else:
+        parts += [_sales_cards(data.sales), _figure(figures, "sales_trend")]
+    parts.append("<h2>Recent runs</h2>")
+    if data.runs.empty:
+        return parts + [no_data("the run log has no pipeline runs.")]
+    headers = {"RUN_ID": "run", "PIPELINES": "pipelines", "STARTED_AT": "started", "FINISHED_AT": "finished", "STATUS": "status",
+               "ERROR_CLASS": "error"}
+    return parts + [table(data.runs, headers, formats={"STATUS": badge})]
 
 
 def render_report(data: ReportData) -> str:
+    """The whole report as one HTML document that needs no network: CSS and plotly.js inline."""
     figures = report_figures(data)
-    body = [
-        "<h1>Retail Control Tower — run report</h1>",
-        f"<p class='muted'>environment <b>{_e(data.env)}</b> · run {_e(data.run_id)} · generated {_e(data.generated_at)}</p>",
-        *_model_sections(data, figures),
-        *_operations_sections(data, figures),
-        "<h2>Definitions</h2>",
-        "<dl>" + "".join(f"<dt><b>{html.escape(t)}</b></dt><dd>{html.escape(d)}</dd>" for t, d in DEFINITIONS) + "</dl>",
-    ]
-    return (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Retail Control Tower — run report</title>"
-        f"<style>{STYLE}</style><script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
-        + "\n".join(body) + "</body></html>"
-    )
+    header = [f"<h1>{text(TITLE)}</h1>",
+              f"<p class='muted'>environment <b>{text(data.env)}</b> · run <code>{text(data.run_id)}</code>"
+              f" · generated {text(data.generated_at)}</p>"]
+    definitions = "".join(f"<dt>{text(term)}</dt><dd>{text(meaning)}</dd>" for term, meaning in DEFINITIONS)
+    body = [*header, *_champion_section(data), *_model_quality_section(data, figures), *_operations_sections(data, figures),
+            "<h2>Definitions</h2>", f"<dl>{definitions}</dl>"]
+    return page(TITLE, get_plotlyjs(), [part for part in body if part])  # absent figures leave no blank lines
