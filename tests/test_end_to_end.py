@@ -189,3 +189,12 @@ def test_reporting_views_compile_to_snowflake_sql(warehouse_after_a_run):
     for expression in expressions:
         sqlglot.parse_one(ibis.to_sql(expression, dialect="snowflake"), read="snowflake", error_level=sqlglot.ErrorLevel.RAISE)
     con.disconnect()
+
+
+def test_smoke_passes_on_a_working_environment(warehouse_after_a_run):
+    ws = warehouse_after_a_run
+    ws.run("smoke")
+    results = (ws.data / "08_reporting" / "smoke_results.csv").read_text()
+    assert results.count(",pass,") == 6 and ",fail," not in results
+    assert "champion: version 1" in results and "dropped OPS.SMOKE_" in results
+    assert not [t for (t,) in ws.rows("SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'SMOKE_%'")]

@@ -97,3 +97,13 @@ def test_when_the_warehouse_fails_the_run_log_falls_back_to_a_local_file(workspa
     assert record["run"]["PIPELINES"] == "ingest"
     failure = [r["json"]["text"] for r in webhooks if r["path"] == "/slack"]
     assert len(failure) == 1 and "failed" in failure[0] and record["run"]["RUN_ID"] in failure[0]
+
+
+def test_smoke_on_an_empty_warehouse_fails_naming_what_is_missing(workspace):
+    from retail_control_tower.pipelines.smoke.nodes import SmokeTestError
+
+    with pytest.raises(SmokeTestError, match="core_tables: .*missing: SILVER.ORDERS") as error:
+        workspace.run("smoke")
+    assert "scratch_write_read_drop" not in str(error.value)  # writing still works
+    results = (workspace.data / "08_reporting" / "smoke_results.csv").read_text()
+    assert "connection,pass" in results and "schemas,fail" in results and "mlflow_registry,pass" in results

@@ -49,7 +49,7 @@ def test_every_persisted_dataset_carries_its_kedro_viz_layer(workspace):
 def test_warehouse_datasets_are_named_after_their_tables():
     catalog = yaml.safe_load((PROJECT / "conf" / "base" / "catalog.yml").read_text())
     for pattern, entry in catalog.items():
-        if entry.get("type") == "ibis.TableDataset":
+        if entry.get("type") == "retail_control_tower.datasets.WarehouseTableDataset":
             schema = entry["database"]
             assert pattern == f'{schema}_{entry["table_name"]}', pattern
 

@@ -8,6 +8,7 @@ from typing import Any
 from retail_control_tower.datasets.partition_table import PartitionReplaceTableDataset
 from retail_control_tower.datasets.prior_table import OptionalTableDataset, PriorTableDataset
 from retail_control_tower.datasets.raw_files import RawFilesDataset
+from retail_control_tower.datasets.warehouse_table import WarehouseConnectionDataset, WarehouseTableDataset
 
 __all__ = [
     "MlflowModelRegistryDataset",
@@ -15,6 +16,8 @@ __all__ = [
     "PartitionReplaceTableDataset",
     "PriorTableDataset",
     "RawFilesDataset",
+    "WarehouseConnectionDataset",
+    "WarehouseTableDataset",
 ]
 
 

@@ -8,10 +8,10 @@ import ibis.expr.types as ir
 import pandas as pd
 import sqlglot as sg
 import sqlglot.expressions as sge
-from kedro_datasets.ibis import TableDataset
+from retail_control_tower.datasets.warehouse_table import WarehouseTableDataset
 
 
-class PartitionReplaceTableDataset(TableDataset):
+class PartitionReplaceTableDataset(WarehouseTableDataset):
     """Saving replaces the rows of every ``partition_column`` value (a date) present in the data, in one
     transaction, and keeps all other partitions.
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import ibis.expr.types as ir
 from kedro.io import DatasetError
-from kedro_datasets.ibis import TableDataset
+from retail_control_tower.datasets.warehouse_table import WarehouseTableDataset
 
 
-class OptionalTableDataset(TableDataset):
+class OptionalTableDataset(WarehouseTableDataset):
     """A warehouse table that loads as ``None`` while it does not exist (e.g. before the first
     training run), so the reading node can say what to run instead of failing on a missing table."""
 

@@ -11,6 +11,8 @@ import ibis.expr.types as ir
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._utils import ConnectionMixin
 
+from retail_control_tower import warehouse
+
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
 FILE_COLUMNS = ("SOURCE_FILE", "SOURCE_ROW", "FILE_FINGERPRINT", "DUPLICATE_OF")
 
@@ -55,8 +57,7 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
         self._digests: dict[tuple[Path, int, int], str] = {}
 
     def _connect(self):
-        config = dict(self._connection_config)
-        return getattr(ibis, config.pop("backend")).connect(**config)
+        return warehouse.connect(self._connection_config)
 
     def files(self) -> list[Path]:
         """The entity's files in a stable order (batch files sort by their names)."""

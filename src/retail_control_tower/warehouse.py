@@ -1,0 +1,114 @@
+"""The warehouse engine behind every warehouse dataset: DuckDB locally, Snowflake in dev/prod.
+
+Snowflake runs through a Snowpark ``Session`` (Ibis on top, ``ibis.snowflake.from_snowpark``).
+Its credentials are looked for, in order:
+
+1. the named connection (``retail-dev`` / ``retail-prod``) in Snowflake's ``connections.toml``
+   (``$SNOWFLAKE_HOME/connections.toml`` or ``~/.snowflake/connections.toml``), the profile the
+   Snowflake CLI uses;
+2. environment variables ``SNOWFLAKE_ACCOUNT``, ``SNOWFLAKE_USER`` and ``SNOWFLAKE_PASSWORD`` or
+   ``SNOWFLAKE_PRIVATE_KEY_FILE`` (optional ``SNOWFLAKE_ROLE``, ``SNOWFLAKE_WAREHOUSE``,
+   ``SNOWFLAKE_DATABASE``, ``SNOWFLAKE_PRIVATE_KEY_FILE_PWD``);
+3. on Databricks (``DATABRICKS_RUNTIME_VERSION`` set), the secret scope named in the engine
+   block (keys ``account``, ``user``, ``private_key`` or ``password``, optional ``role``,
+   ``warehouse``).
+
+Nothing found is an immediate error naming all three places, before any network call.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ENV_REQUIRED = ("SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER")
+ENV_SECRET = ("SNOWFLAKE_PASSWORD", "SNOWFLAKE_PRIVATE_KEY_FILE")
+ENV_OPTIONAL = {
+    "SNOWFLAKE_ROLE": "role",
+    "SNOWFLAKE_WAREHOUSE": "warehouse",
+    "SNOWFLAKE_DATABASE": "database",
+    "SNOWFLAKE_PRIVATE_KEY_FILE_PWD": "private_key_file_pwd",
+}
+
+
+class WarehouseConnectionError(RuntimeError):
+    """No usable credentials for the configured warehouse connection."""
+
+
+def connections_files(environ: Mapping[str, str]) -> list[Path]:
+    """Where Snowflake's tools look for ``connections.toml``, in their order."""
+    files = []
+    if environ.get("SNOWFLAKE_HOME"):
+        files.append(Path(environ["SNOWFLAKE_HOME"]).expanduser() / "connections.toml")
+    home = Path(environ.get("HOME") or Path.home())
+    files += [home / ".snowflake" / "connections.toml", home / ".config" / "snowflake" / "connections.toml"]
+    return files
+
+
+def snowflake_settings(engine: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """The Snowpark session settings for an engine block, and where they came from (``source``).
+
+    Reads files and the environment only: no connection is made here.
+    """
+    name = engine.get("connection_name")
+    for path in connections_files(environ):
+        if name and path.is_file():
+            profiles = tomllib.loads(path.read_text())
+            if name in profiles or name in profiles.get("connections", {}):
+                return {"connection_name": name, "source": f"connections.toml [{name}] ({path})"}
+    if all(environ.get(key) for key in ENV_REQUIRED) and any(environ.get(key) for key in ENV_SECRET):
+        settings = {"account": environ["SNOWFLAKE_ACCOUNT"], "user": environ["SNOWFLAKE_USER"], "source": "environment variables"}
+        if environ.get("SNOWFLAKE_PASSWORD"):
+            settings["password"] = environ["SNOWFLAKE_PASSWORD"]
+        else:
+            settings["private_key_file"] = environ["SNOWFLAKE_PRIVATE_KEY_FILE"]
+            settings["authenticator"] = "SNOWFLAKE_JWT"
+        settings.update({option: environ[key] for key, option in ENV_OPTIONAL.items() if environ.get(key)})
+        return settings
+    scope = engine.get("secret_scope")
+    if scope and environ.get("DATABRICKS_RUNTIME_VERSION"):
+        return {**_databricks_secrets(scope), "source": f"Databricks secret scope {scope!r}"}
+    looked = ", ".join(str(p) for p in connections_files(environ))
+    raise WarehouseConnectionError(
+        f"No Snowflake credentials for connection {name!r}: looked for [{name}] in {looked}; for environment "
+        f"variables {' and '.join(ENV_REQUIRED)} with {' or '.join(ENV_SECRET)} (optional: {', '.join(ENV_OPTIONAL)}); "
+        + (f"and for the Databricks secret scope {scope!r} (only on Databricks)." if scope else "and no Databricks secret scope is configured.")
+        + " Add the connection with `snow connection add` or export the variables."
+    )
+
+
+def _databricks_secrets(scope: str) -> dict[str, Any]:
+    from databricks.sdk.runtime import dbutils  # only present on Databricks  # noqa: PLC0415
+
+    def secret(key: str) -> str | None:
+        try:
+            return dbutils.secrets.get(scope=scope, key=key)
+        except Exception:  # an optional key that is not in the scope
+            return None
+
+    settings = {key: secret(key) for key in ("account", "user", "role", "warehouse", "password")}
+    key = secret("private_key")
+    if key:
+        settings.update(private_key=key, authenticator="SNOWFLAKE_JWT")
+    return {k: v for k, v in settings.items() if v}
+
+
+def connect(engine: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> Any:
+    """An Ibis backend for an engine block (``backend`` plus its settings)."""
+    import ibis  # noqa: PLC0415
+
+    config = dict(engine)
+    backend = config.pop("backend")
+    if backend != "snowflake":
+        return getattr(ibis, backend).connect(**config)
+    from snowflake.snowpark import Session  # noqa: PLC0415
+
+    settings = snowflake_settings(config, environ)
+    settings.pop("source")
+    for option in ("database", "schema", "role", "warehouse"):
+        if config.get(option):
+            settings[option] = config[option]
+    return ibis.snowflake.from_snowpark(Session.builder.configs(settings).create())
