@@ -37,9 +37,11 @@ run: data
 	@echo "Report: data/08_reporting/control_tower_report.html  Lineage: build/index.html (make viz)"
 
 # Static kedro-viz site in build/. `kedro viz build` exits 0 even when it fails: check its words.
+# A stale build/index.html must not hide a crash, so it goes first and the exit status is logged.
 viz: setup
-	@$(BIN)/kedro viz build 2>&1 | tee .viz-build.log | tail -1
-	@if grep -q "Failed" .viz-build.log || [ ! -f build/index.html ]; then echo "kedro viz build failed (see .viz-build.log)"; exit 1; fi
+	@rm -f build/index.html .viz-build.log
+	@{ $(BIN)/kedro viz build 2>&1; echo "kedro viz build exit status $$?"; } | tee .viz-build.log | tail -2
+	@if grep -q "Failed" .viz-build.log || ! grep -q "exit status 0$$" .viz-build.log || [ ! -f build/index.html ]; then echo "kedro viz build failed (see .viz-build.log)"; exit 1; fi
 	@rm -f .viz-build.log
 
 # Headless Chromium for the lineage test: Debian's package, never a downloaded browser.
