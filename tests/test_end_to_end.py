@@ -162,35 +162,6 @@ def test_a_new_champion_is_announced_and_a_good_run_sends_nothing_else(warehouse
     assert len(texts) == 1 and f"New churn champion: {champion}" in texts[0] and "promoted: no champion yet" in texts[0]
 
 
-def test_reporting_views_compile_to_snowflake_sql(warehouse_after_a_run):
-    """The views are Ibis expressions: the same ones compile for Snowflake and parse there."""
-    import ibis
-    import sqlglot
-
-    from retail_control_tower.pipelines.reporting import views
-
-    release_warehouse_connections()
-    con = ibis.duckdb.connect(str(warehouse_after_a_run.warehouse), read_only=True)
-
-    def table(name):
-        schema, table_name = name.split(".")
-        return con.table(table_name, database=schema)
-
-    scores = views.v_latest_churn_scores(table("ML.CUSTOMER_CHURN_SCORE"))
-    expressions = [
-        views.v_champion_model(table("ML.MODEL_REGISTRY"), table("ML.MODEL_METRICS")),
-        views.v_latest_model_metrics(table("ML.MODEL_METRICS")),
-        scores,
-        views.v_customer_risk(scores, table("ML.CUSTOMER_CHURN_SCORE_LEGACY"), table("GOLD.CUSTOMER_360")),
-        views.v_dq_latest(table("OPS.DQ_RESULTS")),
-        views.v_pipeline_health(table("OPS.PIPELINE_RUN_LOG"), table("MODEL.FCT_ORDER_LINE"), {"warn_after_hours": 48, "error_after_hours": 168}),
-        views.v_sales_kpis(table("GOLD.SALES_DAILY"), table("MODEL.FCT_ORDER_LINE")),
-    ]
-    for expression in expressions:
-        sqlglot.parse_one(ibis.to_sql(expression, dialect="snowflake"), read="snowflake", error_level=sqlglot.ErrorLevel.RAISE)
-    con.disconnect()
-
-
 def test_smoke_passes_on_a_working_environment(warehouse_after_a_run):
     ws = warehouse_after_a_run
     ws.run("smoke")
