@@ -36,16 +36,18 @@ def test_the_wheel_installs_in_a_fresh_environment_and_runs_end_to_end(tmp_path)
     assert "conf/base/catalog.yml" in names and "conf/prod/globals.yml" in names
     assert not [n for n in names if n.startswith("conf/local/") and n.endswith(".yml")]  # no local secrets shipped
 
-    venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", str(venv)])
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    _run([*pip, "-c", str(PROJECT / "requirements.lock"), str(wheel)], timeout=900)
-
+    # Nothing of the checkout may leak in: Kedro's bootstrap puts the project's src/ on
+    # PYTHONPATH, where pip would find the editable install and skip the wheel.
     workdir = tmp_path / "job"  # not the project: the packaged run needs only the wheel and the archive
     workdir.mkdir()
     data = workdir / "data"
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("RCT_", "VIRTUAL_ENV"))},
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("RCT_", "VIRTUAL_ENV", "PYTHONPATH"))},
            "RCT_DATA_DIR": str(data), "KEDRO_DISABLE_TELEMETRY": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", str(venv)], env=env)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    _run([*pip, "-c", str(PROJECT / "requirements.lock"), str(wheel)], env=env, cwd=workdir, timeout=900)
+    assert (venv / "bin" / "retail-control-tower").exists() and (venv / "bin" / "retail-control-tower-sql").exists()
     script = str(venv / "bin" / "retail-control-tower")
     common = ["--conf-source", str(conf)]
     _run([script, *common, "--pipeline", "generate", "--params", SMALL], cwd=workdir, env=env, timeout=600)
