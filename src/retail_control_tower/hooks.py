@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import subprocess
 from datetime import datetime
@@ -38,6 +39,7 @@ class RunContextHook:
         }
 
 
+@functools.lru_cache(maxsize=8)
 def git_commit(project_path: str | None) -> str | None:
     """The commit the project runs from, or None outside a git checkout (e.g. a packaged run)."""
     try:

@@ -10,6 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from retail_control_tower.pipelines.reporting.report import ReportData, render_report, report_figures
+from retail_control_tower.pipelines.reporting.views import latest_run
 
 FIGURES = ("decile_lift", "cumulative_gains", "calibration", "cv_roc_auc", "cv_lift_at_10", "dq_summary", "sales_trend")
 
@@ -21,10 +22,7 @@ def _frame(table: ir.Table | None, limit: int | None = None) -> pd.DataFrame:
 
 
 def _latest_run(table: ir.Table | None, order: str) -> ir.Table | None:
-    if table is None:
-        return None
-    latest = table.aggregate(_LATEST=table.RUN_ID.argmax(table[order]))
-    return table.inner_join(latest, table.RUN_ID == latest._LATEST).select(*table.columns)
+    return None if table is None else latest_run(table, order)
 
 
 def gather_report_data(

@@ -38,11 +38,15 @@ def v_champion_model(registry: ir.Table, model_metrics: ir.Table) -> ir.Table:
     )
 
 
+def latest_run(table: ir.Table, order: str) -> ir.Table:
+    """The rows of the run (``RUN_ID``) that wrote last, by ``order``."""
+    latest = table.aggregate(_LATEST_RUN_ID=table.RUN_ID.argmax(table[order]))
+    return table.inner_join(latest, table.RUN_ID == latest._LATEST_RUN_ID).select(*table.columns)
+
+
 def v_latest_model_metrics(model_metrics: ir.Table) -> ir.Table:
     """Every metric of the latest train_eval run (all variants, folds and holdout)."""
-    latest = model_metrics.aggregate(LATEST_RUN_ID=model_metrics.RUN_ID.argmax(model_metrics.COMPUTED_AT))
-    joined = model_metrics.inner_join(latest, model_metrics.RUN_ID == latest.LATEST_RUN_ID)
-    return joined.select(*model_metrics.columns)
+    return latest_run(model_metrics, "COMPUTED_AT")
 
 
 def v_latest_churn_scores(scores: ir.Table) -> ir.Table:

@@ -253,19 +253,13 @@ def build_publication(
     )
 
 
-REGISTRY_COLUMNS = [
-    "MODEL_NAME", "MODEL_VERSION", "VARIANT", "FEATURE_SET", "ALIAS", "MLFLOW_RUN_ID", "TRAINED_AT",
-    "TRAINING_WINDOW", "DECISION", "REASON", "DECIDED_AT", "RETIRED_BY_VERSION",
-]
-
-
 def mirror_registry(registry: pd.DataFrame, run_context: dict[str, Any]) -> ir.Table:
     """ML.MODEL_REGISTRY rows of this run: the version it registered and any champion it retired,
     with the aliases as they stand after the decision."""
     mine = registry[registry.KEDRO_RUN_ID == run_context["run_id"]]
     retired = registry[registry.RETIRED_BY_VERSION.isin(mine.MODEL_VERSION) & registry.RETIRED_BY_VERSION.notna()]
     retired = retired.assign(DECISION="retired", REASON="champion replaced by version " + retired.RETIRED_BY_VERSION)
-    rows_ = pd.concat([mine, retired], ignore_index=True)[REGISTRY_COLUMNS]
+    rows_ = pd.concat([mine, retired], ignore_index=True)
     rows_ = rows_.assign(RUN_ID=run_context["run_id"], RECORDED_AT=pd.Timestamp(run_context["started_at"]))
     return tables.as_table(rows_, tables.MODEL_REGISTRY)
 
