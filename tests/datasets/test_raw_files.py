@@ -6,7 +6,7 @@ import ibis
 import pytest
 from kedro.io import DatasetError
 
-from retail_control_tower.datasets import RawFilesDataset
+from retail_control_tower.datasets import RawFilesDataset, raw_files
 
 
 def _dataset(directory, entity="stores", required=False):
@@ -49,3 +49,18 @@ def test_files_of_one_entity_must_share_a_header(tmp_path):
 def test_the_dataset_is_read_only(tmp_path):
     with pytest.raises(DatasetError, match="read-only"):
         _dataset(tmp_path).save(ibis.memtable({"a": [1]}))
+
+
+def test_rows_are_numbered_across_parse_blocks_and_a_late_bad_byte_names_the_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(raw_files, "CSV_BLOCK_BYTES", 64)  # many blocks for a small file
+    rows = [f"S{n},\"region, {n}\"" for n in range(1, 201)]
+    (tmp_path / "stores.csv").write_text("store_id,region\n" + "\n".join(rows) + "\n")
+    table = _dataset(tmp_path).load().to_pyarrow().sort_by("SOURCE_ROW")
+    assert table["SOURCE_ROW"].to_pylist() == list(range(1, 201))
+    assert table["STORE_ID"].to_pylist() == [f"S{n}" for n in range(1, 201)]
+    assert table["REGION"].to_pylist()[-1] == "region, 200"
+
+    many = "\n".join(f"S{n},north" for n in range(1, 5001))  # the bad byte is far past the header
+    (tmp_path / "stores.csv").write_bytes(f"store_id,region\n{many}\n".encode() + "S9999,st\xf6re\n".encode("latin-1"))
+    with pytest.raises(Exception, match=r"stores\.csv: is not UTF-8 encoded"):
+        _dataset(tmp_path).load().to_pyarrow()

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import itertools
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._utils import ConnectionMixin
 
@@ -17,8 +24,11 @@ SUFFIXES = (".csv", ".csv.gz", ".parquet")
 FILE_COLUMNS = ("SOURCE_FILE", "SOURCE_ROW", "FILE_FINGERPRINT", "DUPLICATE_OF")
 
 # Explicit CSV dialect: sniffing a small batch file can guess a different quote or delimiter
-# than the one the exporter used, which would shift values between columns silently.
+# than the one the exporter used, which would shift values between columns silently. An empty
+# field (quoted or not) is missing; every other value is kept as the text that was sent.
 CSV_OPTIONS = {"header": True, "all_varchar": True, "delim": ",", "quote": '"', "escape": '"'}
+CSV_PARSE = pacsv.ParseOptions(delimiter=",", quote_char='"', double_quote=True, escape_char=False, newlines_in_values=True)
+CSV_BLOCK_BYTES = 16 * 1024 * 1024
 
 
 class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
@@ -35,6 +45,12 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
     Structural problems are errors that name the file: a required entity with no file, an
     empty file, a header without data rows, files of one entity with different columns.
     The connection is the warehouse's, so the files can be joined with warehouse tables.
+
+    On DuckDB a CSV file is streamed through Arrow's CSV reader, which numbers the rows as
+    they are parsed; numbering them in SQL (``ROW_NUMBER() OVER ()``) made the engine keep
+    the whole file in order and doubled the cost of a Bronze load (measured: 58 s against
+    30 s to land 49M order lines). Each ``load()`` opens the files again, so a loaded table
+    can be read by one query; the nodes that read raw files read them once.
     """
 
     _CONNECTION_GROUP: ClassVar[str] = "ibis"
@@ -97,24 +113,43 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
     def _read(self, path: Path, relative: str, digest: str, duplicate_of: str | None) -> ir.Table:
         if path.stat().st_size == 0:
             raise DatasetError(f"{path}: the file is empty (0 bytes); expected a header and data rows")
+        streamed = self._connection.name == "duckdb" and not path.name.endswith(".parquet")
         try:
-            if path.name.endswith(".parquet"):
+            if streamed:
+                table = self._stream_csv(path)
+            elif path.name.endswith(".parquet"):
                 table = self._connection.read_parquet(path)
                 table = table.cast({name: "string" for name in table.columns})
             else:
                 table = self._connection.read_csv(path, **CSV_OPTIONS)
-            has_rows = table.limit(1).count().execute() > 0
+            has_rows = streamed or table.limit(1).count().execute() > 0
+        except DatasetError:
+            raise
         except Exception as exc:  # the engine's message names the line and the problem
             raise DatasetError(f"{path}: cannot be read as {self._entity} input: {exc}") from exc
         if not has_rows:
             raise DatasetError(f"{path}: has a header but no data rows")
-        table = table.rename({name.strip().upper(): name for name in table.columns})
+        table = table.rename({name.strip().upper(): name for name in table.columns if name != "SOURCE_ROW"})
         return table.mutate(
             SOURCE_FILE=ibis.literal(relative),
-            SOURCE_ROW=(ibis.row_number() + 1).cast("int64"),
+            SOURCE_ROW=table.SOURCE_ROW if streamed else (ibis.row_number() + 1).cast("int64"),
             FILE_FINGERPRINT=ibis.literal(digest),
             DUPLICATE_OF=ibis.literal(duplicate_of, type="string"),
         )
+
+    def _stream_csv(self, path: Path) -> ir.Table:
+        """The file as a table of text columns plus ``SOURCE_ROW``, parsed by Arrow as DuckDB scans it."""
+        names = _csv_header(path)
+        if "SOURCE_ROW" in names:
+            raise DatasetError(f"{path}: 'SOURCE_ROW' is a lineage column name and cannot be an input column")
+        schema = pa.schema([*(pa.field(name, pa.string()) for name in names), pa.field("SOURCE_ROW", pa.int64())])
+        batches = _numbered_batches(path, names)
+        first = next(batches, None)
+        if first is None:
+            raise DatasetError(f"{path}: has a header but no data rows")
+        view = f"raw_{self._entity}_{uuid.uuid4().hex[:12]}"
+        self._connection.con.register(view, pa.RecordBatchReader.from_batches(schema, itertools.chain([first], batches)))
+        return self._connection.table(view)
 
     def _digest(self, path: Path) -> str:
         status = path.stat()
@@ -131,6 +166,49 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
 
     def _describe(self) -> dict[str, Any]:
         return {"directory": str(self._directory), "entity": self._entity, "required": self._required}
+
+
+def _csv_options(names: list[str]) -> dict[str, Any]:
+    return {
+        "read_options": pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+        "parse_options": CSV_PARSE,
+        "convert_options": pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in names},
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
+    }
+
+
+def _csv_error(path: Path, exc: Exception) -> DatasetError:
+    if "UTF8" in str(exc) or isinstance(exc, UnicodeDecodeError):
+        return DatasetError(f"{path}: is not UTF-8 encoded ({exc}); save the file as UTF-8")
+    return DatasetError(f"{path}: cannot be parsed as CSV: {exc}")
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The column names of a CSV file: its first record, in the same dialect as the data."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            return next(csv.reader(handle, delimiter=",", quotechar='"', doublequote=True, strict=True), [])
+    except UnicodeDecodeError as exc:
+        raise _csv_error(path, exc) from exc
+    except csv.Error as exc:
+        raise DatasetError(f"{path}: the header cannot be parsed as CSV: {exc}") from exc
+
+
+def _numbered_batches(path: Path, names: list[str]) -> Iterator[pa.RecordBatch]:
+    """The file's rows in order, as text, each numbered from 1 (``SOURCE_ROW``)."""
+    try:
+        reader = pacsv.open_csv(path, **_csv_options(names))
+        offset = 0
+        for batch in reader:
+            rows = np.arange(offset + 1, offset + batch.num_rows + 1, dtype=np.int64)
+            offset += batch.num_rows
+            yield pa.RecordBatch.from_arrays([*batch.columns, pa.array(rows)], names=[*names, "SOURCE_ROW"])
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise _csv_error(path, exc) from exc
 
 
 def _sha256(path: Path) -> str:

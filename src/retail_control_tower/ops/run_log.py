@@ -76,6 +76,14 @@ def parameters_hash(parameters: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class _Named:
+    """A node known by name only (``_node_record`` reads ``name`` and ``outputs``)."""
+
+    name: str
+    outputs: tuple[str, ...] = ()
+
+
 @dataclass
 class _Run:
     run_id: str
@@ -87,6 +95,8 @@ class _Run:
     clock: float = field(default_factory=time.perf_counter)
     nodes: list[dict[str, Any]] = field(default_factory=list)
     node_clocks: dict[str, tuple[datetime, float]] = field(default_factory=dict)
+    # Nodes whose function returned but whose outputs are still being saved: rows, unsaved outputs.
+    unsaved: dict[str, tuple[int | None, set[str]]] = field(default_factory=dict)
 
 
 class RunLogHook:
@@ -129,10 +139,29 @@ class RunLogHook:
 
     @hook_impl
     def after_node_run(self, node, outputs: dict[str, Any]) -> None:
+        """The node's function has returned; its warehouse work happens when its outputs are saved."""
         if not self._run:
             return
         known = [_rows(value) for value in outputs.values()]
         rows = sum(r for r in known if r is not None) if any(r is not None for r in known) else None
+        if node.outputs:
+            self._run.unsaved[node.name] = (rows, set(node.outputs))
+        else:
+            self._node_done(node, rows)
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, node) -> None:
+        """A node is done, and timed, when its last output is saved: an Ibis node only builds a
+        query, which the warehouse runs when the table is written."""
+        if not self._run or node is None or node.name not in self._run.unsaved:
+            return
+        rows, unsaved = self._run.unsaved[node.name]
+        unsaved.discard(dataset_name)
+        if not unsaved:
+            del self._run.unsaved[node.name]
+            self._node_done(node, rows)
+
+    def _node_done(self, node, rows: int | None) -> None:
         record = self._node_record(node, "success", rows=rows)
         logger.info(
             "Node %s finished in %.1f s%s", node.name, record["DURATION_SECONDS"],
@@ -163,6 +192,12 @@ class RunLogHook:
         return record
 
     def _finish(self, catalog, status: str, error: Exception | None) -> None:
+        if self._run is not None and error is not None:
+            # A node that failed while its outputs were saved (the query itself failed) has no
+            # record yet: it is the failed node.
+            for name in list(self._run.unsaved):
+                del self._run.unsaved[name]
+                self._node_record(_Named(name), "failed", error=f"{type(error).__name__}: {error}")
         run, self._run = self._run, None
         if run is None:
             return

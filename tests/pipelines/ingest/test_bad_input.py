@@ -28,7 +28,7 @@ def _without(tables: dict, name: str) -> dict:
             lambda ws: (ws.raw / "orders.csv").write_bytes(
                 (",".join(HEADERS["orders"]) + "\nO1,C1,S1,2026-01-01 10:00:00,st\xf6re\n").encode("latin-1")
             ),
-            r"(?s)orders\.csv.*not utf-8 encoded",
+            r"orders\.csv: is not UTF-8 encoded",
         ),
     ],
     ids=["missing-required-file", "empty-file", "header-only", "missing-column", "extra-column", "non-utf8"],

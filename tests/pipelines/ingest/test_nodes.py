@@ -71,6 +71,60 @@ def test_silver_applies_only_new_loads_and_the_latest_load_wins(con):
     assert increment["LOAD_ID"].tolist() == ["L2"]
 
 
+def _decisions(con, staged) -> list[list]:
+    return _rows(con, staged.order_by(["LOAD_ID", "SOURCE_FILE", "SOURCE_ROW"]), "STORE_ID", "LOAD_ID", "REASON_CODE", "IS_CURRENT")
+
+
+def test_repeated_keys_are_decided_per_load_and_the_newest_load_is_current(con):
+    rows = {
+        "STORE_ID": ["S1", "S1", " S1", "S2", "S3", None, "S1"],
+        "REGION": ["north", "south", "south", "west", "x", "y", "east"],
+        "LOAD_ID": ["L1", "L1", "L1", "L1", "L1", "L1", "L2"],
+        "LOADED_AT": [datetime(2026, 1, 1)] * 7,
+        "SOURCE_FILE": ["a.csv"] * 6 + ["b.csv"],
+        "SOURCE_ROW": [1, 2, 3, 4, 5, 6, 1],
+    }
+    bronze_table = con.create_table("bronze", ibis.memtable(rows))
+    validation = {"min_event_date": "2000-01-01", "max_future_days": 1}
+    assert silver.keys_repeat(bronze_table, STORES)
+    staged = silver.stage_silver(bronze_table, None, None, RUN, STORES, validation)
+    assert _decisions(con, staged) == [
+        ["S1", "L1", "DUPLICATE_KEY", False],  # superseded within load L1 by a different row
+        ["S1", "L1", "DUPLICATE_ROW", False],  # the same values as L1's last S1 row (after trimming)
+        ["S1", "L1", None, False],  # L1's version of S1, superseded by the newer load L2
+        ["S2", "L1", None, True],
+        ["S3", "L1", None, True],
+        [None, "L1", "NULL_KEY", False],
+        ["S1", "L2", None, True],
+    ]
+
+
+def test_a_repeated_key_is_found_beside_missing_keys(con):
+    batch = con.create_table("batch", ibis.memtable({"STORE_ID": ["S1", " S1", None, None, "S2"]}))
+    assert silver.keys_repeat(batch, STORES)
+    assert not silver.keys_repeat(batch.filter(batch.STORE_ID.isnull() | (batch.STORE_ID != " S1")), STORES)
+
+
+def test_a_batch_without_repeated_keys_skips_the_ordering_and_decides_the_same(con, monkeypatch):
+    rows = {
+        "STORE_ID": ["S1", "S2", None, "S3"],
+        "REGION": ["north", "south", "east", "west"],
+        "LOAD_ID": ["L1", "L1", "L1", "L2"],
+        "LOADED_AT": [datetime(2026, 1, 1)] * 4,
+        "SOURCE_FILE": ["a.csv", "a.csv", "a.csv", "b.csv"],
+        "SOURCE_ROW": [1, 2, 3, 1],
+    }
+    bronze_table = con.create_table("bronze", ibis.memtable(rows))
+    validation = {"min_event_date": "2000-01-01", "max_future_days": 1}
+    assert not silver.keys_repeat(bronze_table, STORES)
+    fast = _decisions(con, silver.stage_silver(bronze_table, None, None, RUN, STORES, validation))
+    monkeypatch.setattr(silver, "keys_repeat", lambda batch, spec: True)
+    ordered = _decisions(con, silver.stage_silver(bronze_table, None, None, RUN, STORES, validation))
+    assert fast == ordered == [
+        ["S1", "L1", None, True], ["S2", "L1", None, True], [None, "L1", "NULL_KEY", False], ["S3", "L2", None, True],
+    ]
+
+
 def test_dimensions_add_derived_members_for_ids_only_the_facts_know(con):
     customers = ibis.memtable({"CUSTOMER_ID": ["C1"], "SIGNUP_DATE": [date(2024, 1, 1)], "HOME_STORE_ID": ["S1"], "LOYALTY_TIER": ["gold"]})
     orders = ibis.memtable(
@@ -95,3 +149,19 @@ def test_sales_daily_adds_returns_on_the_day_they_came_back(con):
         [date(2026, 1, 1), 1, 3, Decimal("14.00"), 0, Decimal("14.00")],
         [date(2026, 1, 3), 0, 0, Decimal("0.00"), 1, Decimal("-4.50")],
     ]
+
+
+def test_both_staging_plans_compile_to_snowflake_sql(con, monkeypatch):
+    """The production compile sees empty tables (no repeats); the ordered plan must port too."""
+    import sqlglot
+
+    bronze_table = con.create_table("bronze", ibis.memtable({
+        "STORE_ID": ["S1"], "REGION": ["north"], "LOAD_ID": ["L1"], "LOADED_AT": [datetime(2026, 1, 1)],
+        "SOURCE_FILE": ["a.csv"], "SOURCE_ROW": [1],
+    }))
+    validation = {"min_event_date": "2000-01-01", "max_future_days": 1}
+    for repeated in (False, True):
+        monkeypatch.setattr(silver, "keys_repeat", lambda batch, spec, answer=repeated: answer)
+        sql = ibis.to_sql(silver.stage_silver(bronze_table, None, None, RUN, STORES, validation), dialect="snowflake")
+        sqlglot.parse(sql, read="snowflake", error_level=sqlglot.ErrorLevel.RAISE)
+        assert ("ROW_NUMBER()" in sql) is repeated

@@ -13,17 +13,29 @@ def _money(value: ir.NumericValue) -> ir.NumericValue:
 
 
 def sales_daily(order_lines: ir.Table, returns: ir.Table, products: ir.Table) -> ir.Table:
-    """Sales and returns by day × store × category; returns count on the day they came back."""
-    lines = order_lines.inner_join(products.select("PRODUCT_ID", "CATEGORY"), "PRODUCT_ID")
+    """Sales and returns by day × store × category; returns count on the day they came back.
+
+    Distinct orders and distinct customers are counted in two separate aggregations joined on
+    the group: one aggregation with two distinct counts kept both sets of every group at once
+    and took 5× longer on 49M order lines (DuckDB, 2 cores, 4 GB).
+    """
+    category = products.select("PRODUCT_ID", "CATEGORY")
+    lines = order_lines.inner_join(category, "PRODUCT_ID")
     sales = lines.group_by(DATE_DAY=lines.ORDER_DATE, STORE_ID=lines.STORE_ID, CATEGORY=lines.CATEGORY).aggregate(
         ORDERS=lines.ORDER_ID.nunique(),
-        CUSTOMERS=lines.CUSTOMER_ID.nunique(),
         ORDER_LINES=lines.count(),
         UNITS=lines.QUANTITY.sum(),
         GROSS_AMOUNT=lines.GROSS_AMOUNT.sum(),
         DISCOUNT_AMOUNT=lines.DISCOUNT_AMOUNT.sum(),
         NET_AMOUNT=lines.NET_AMOUNT.sum(),
     )
+    # Its own projection of the facts, so the engine scans two columns again rather than
+    # keeping the joined facts for both aggregations.
+    buyers = order_lines.select("ORDER_DATE", "STORE_ID", "PRODUCT_ID", "CUSTOMER_ID").inner_join(category, "PRODUCT_ID")
+    customers = buyers.group_by(DATE_DAY=buyers.ORDER_DATE, STORE_ID=buyers.STORE_ID, CATEGORY=buyers.CATEGORY).aggregate(
+        CUSTOMERS=buyers.CUSTOMER_ID.nunique()
+    )
+    sales = sales.inner_join(customers, ["DATE_DAY", "STORE_ID", "CATEGORY"])
     back = returns.inner_join(products.select("PRODUCT_ID", "CATEGORY"), "PRODUCT_ID")
     refunds = back.group_by(DATE_DAY=back.RETURN_DATE, STORE_ID=back.STORE_ID, CATEGORY=back.CATEGORY).aggregate(
         RETURNED_UNITS=back.QUANTITY.sum(), REFUND_AMOUNT=back.REFUND_AMOUNT.sum()
