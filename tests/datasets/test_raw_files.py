@@ -64,3 +64,9 @@ def test_rows_are_numbered_across_parse_blocks_and_a_late_bad_byte_names_the_fil
     (tmp_path / "stores.csv").write_bytes(f"store_id,region\n{many}\n".encode() + "S9999,st\xf6re\n".encode("latin-1"))
     with pytest.raises(Exception, match=r"stores\.csv: is not UTF-8 encoded"):
         _dataset(tmp_path).load().to_pyarrow()
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path):
+    (tmp_path / "stores.csv").write_bytes("\ufeffstore_id,region\nS1,north\n".encode("utf-8"))
+    rows = _dataset(tmp_path).load().to_pyarrow().to_pylist()
+    assert [(r["STORE_ID"], r["REGION"], r["SOURCE_ROW"]) for r in rows] == [("S1", "north", 1)]

@@ -140,7 +140,7 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
     def _stream_csv(self, path: Path) -> ir.Table:
         """The file as a table of text columns plus ``SOURCE_ROW``, parsed by Arrow as DuckDB scans it."""
         names = _csv_header(path)
-        if "SOURCE_ROW" in names:
+        if "SOURCE_ROW" in [name.strip().upper() for name in names]:
             raise DatasetError(f"{path}: 'SOURCE_ROW' is a lineage column name and cannot be an input column")
         schema = pa.schema([*(pa.field(name, pa.string()) for name in names), pa.field("SOURCE_ROW", pa.int64())])
         batches = _numbered_batches(path, names)
@@ -170,7 +170,8 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
 
 def _csv_options(names: list[str]) -> dict[str, Any]:
     return {
-        "read_options": pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+        # The header was read already (BOM-aware): Arrow takes its names and skips that record.
+        "read_options": pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, column_names=names, skip_rows=1),
         "parse_options": CSV_PARSE,
         "convert_options": pacsv.ConvertOptions(
             column_types={name: pa.string() for name in names},
