@@ -8,6 +8,8 @@
 Each pipeline runs as its own ``kedro run`` process on a fresh data folder under
 ``data/benchmarks/<scale>``; peak memory is that process's maximum resident set (what the
 operating system measured, DuckDB's native memory included). Data generation is timed apart.
+Below each pipeline, its slowest nodes as the run log timed them (``OPS.NODE_RUN_LOG``: a node
+until its outputs were written, which is when the warehouse runs its query).
 Targets: default ≤ 20 s for ingest + dq; large ≤ 300 s and ≤ 6 GiB.
 """
 
@@ -41,10 +43,25 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024**2
 
 
+def slowest_nodes(warehouse: Path, count: int) -> str:
+    """The latest run's slowest nodes, from the run log the run itself wrote."""
+    import ibis  # noqa: PLC0415  (the project's environment; imported late to keep --help fast)
+
+    con = ibis.duckdb.connect(str(warehouse), read_only=True)
+    try:
+        log = con.table("NODE_RUN_LOG", database="OPS")
+        latest = log.filter(log.RUN_ID == log.RUN_ID.max())
+        rows = latest.order_by(latest.DURATION_SECONDS.desc()).limit(count).to_pyarrow().to_pylist()
+    finally:
+        con.disconnect()
+    return ", ".join(f"{r['NODE_NAME']} {r['DURATION_SECONDS']:.1f} s" for r in rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="default", help="default, large, or CUSTOMERS:ORDER_LINES")
     parser.add_argument("--keep", action="store_true", help="keep the generated data folder")
+    parser.add_argument("--nodes", type=int, default=5, help="how many of each pipeline's slowest nodes to list")
     parser.add_argument(
         "--combined", action="store_true",
         help="also time ingest + dq as one `kedro run` (the default pipeline, as `make run` runs it) on a fresh warehouse",
@@ -75,6 +92,8 @@ def main() -> None:
         total += wall
         peak = max(peak, rss)
         print(f"{pipeline:<12} {wall:8.1f} s  {rss:6.2f} GiB peak", flush=True)
+        if args.nodes:
+            print(f"{'':<12} slowest: {slowest_nodes(data_dir / 'warehouse.duckdb', args.nodes)}", flush=True)
     wall_target, memory_target = TARGETS.get(args.scale, (None, None))
     verdict = []
     if wall_target:
