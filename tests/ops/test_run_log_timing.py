@@ -58,9 +58,9 @@ def _catalog(path, **datasets) -> DataCatalog:
 
 def _nodes(path) -> dict[str, tuple]:
     con = ibis.duckdb.connect(str(path))
-    rows = con.raw_sql("SELECT NODE_NAME, STATUS, DURATION_SECONDS, ERROR_MESSAGE FROM OPS.NODE_RUN_LOG").fetchall()
+    rows = con.raw_sql("SELECT NODE_NAME, STATUS, DURATION_SECONDS, ERROR_MESSAGE, OUTPUTS FROM OPS.NODE_RUN_LOG").fetchall()
     con.disconnect()
-    return {name: (status, seconds, error) for name, status, seconds, error in rows}
+    return {name: (status, seconds, error, outputs) for name, status, seconds, error, outputs in rows}
 
 
 def test_a_node_is_timed_until_its_outputs_are_saved(tmp_path):
@@ -94,3 +94,4 @@ def test_a_node_whose_write_fails_is_the_failed_node(tmp_path):
     con.disconnect()
     assert _nodes(path)["writes_bad"][0] == "failed"
     assert "x" in _nodes(path)["writes_bad"][2]
+    assert _nodes(path)["writes_bad"][3] == "bad"

@@ -76,14 +76,6 @@ def parameters_hash(parameters: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-@dataclass(frozen=True)
-class _Named:
-    """A node known by name only (``_node_record`` reads ``name`` and ``outputs``)."""
-
-    name: str
-    outputs: tuple[str, ...] = ()
-
-
 @dataclass
 class _Run:
     run_id: str
@@ -95,8 +87,8 @@ class _Run:
     clock: float = field(default_factory=time.perf_counter)
     nodes: list[dict[str, Any]] = field(default_factory=list)
     node_clocks: dict[str, tuple[datetime, float]] = field(default_factory=dict)
-    # Nodes whose function returned but whose outputs are still being saved: rows, unsaved outputs.
-    unsaved: dict[str, tuple[int | None, set[str]]] = field(default_factory=dict)
+    # Nodes whose function returned but whose outputs are still being saved: node, rows, unsaved outputs.
+    unsaved: dict[str, tuple[Any, int | None, set[str]]] = field(default_factory=dict)
 
 
 class RunLogHook:
@@ -145,7 +137,7 @@ class RunLogHook:
         known = [_rows(value) for value in outputs.values()]
         rows = sum(r for r in known if r is not None) if any(r is not None for r in known) else None
         if node.outputs:
-            self._run.unsaved[node.name] = (rows, set(node.outputs))
+            self._run.unsaved[node.name] = (node, rows, set(node.outputs))
         else:
             self._node_done(node, rows)
 
@@ -155,7 +147,7 @@ class RunLogHook:
         query, which the warehouse runs when the table is written."""
         if not self._run or node is None or node.name not in self._run.unsaved:
             return
-        rows, unsaved = self._run.unsaved[node.name]
+        _, rows, unsaved = self._run.unsaved[node.name]
         unsaved.discard(dataset_name)
         if not unsaved:
             del self._run.unsaved[node.name]
@@ -195,9 +187,9 @@ class RunLogHook:
         if self._run is not None and error is not None:
             # A node that failed while its outputs were saved (the query itself failed) has no
             # record yet: it is the failed node.
-            for name in list(self._run.unsaved):
-                del self._run.unsaved[name]
-                self._node_record(_Named(name), "failed", error=f"{type(error).__name__}: {error}")
+            for node, _, _ in list(self._run.unsaved.values()):
+                del self._run.unsaved[node.name]
+                self._node_record(node, "failed", error=f"{type(error).__name__}: {error}")
         run, self._run = self._run, None
         if run is None:
             return
