@@ -96,6 +96,69 @@ def test_reconciliation_finds_a_lost_row_and_a_raw_bronze_mismatch(con):
     assert silver_row["DETAIL"] == "bronze STORES 3 = silver 1 + quarantine 1 + superseded 1"
 
 
+def _reconcile(con, bronze: dict, silver: dict, quarantine: dict) -> dict:
+    log = ibis.memtable({"RUN_ID": ["L2"], "SOURCE_FILE": ["orders_2.csv"], "RAW_ROWS": [2], "BRONZE_ROWS": [2]})
+    result = checks.check_reconciliation(
+        BASE, {"orders": {"key": ["ORDER_ID"]}}, log,
+        BRONZE_ORDERS=ibis.memtable(bronze), SILVER_ORDERS=ibis.memtable(silver),
+        SILVER_ORDERS_QUARANTINE=ibis.memtable(quarantine, schema={"LOAD_ID": "string", "SOURCE_FILE": "string", "SOURCE_ROW": "int64"}),
+    )
+    return {r["CHECK_NAME"]: r for r in _results(con, result)}["reconciliation_bronze_silver"]
+
+
+# Two loads of orders: O1 and O2 in the first file, a newer O2 and O3 in the second.
+TWO_LOADS = {
+    "ORDER_ID": ["O1", "O2", "O2", "O3"],
+    "LOAD_ID": ["L1", "L1", "L2", "L2"],
+    "SOURCE_FILE": ["orders_1.csv", "orders_1.csv", "orders_2.csv", "orders_2.csv"],
+    "SOURCE_ROW": [1, 2, 1, 2],
+}
+
+
+def _silver(*rows: tuple[str, str, str, int]) -> dict:
+    return {name: [row[i] for row in rows] for i, name in enumerate(["BUSINESS_KEY", "LOAD_ID", "SOURCE_FILE", "SOURCE_ROW"])}
+
+
+def test_reconciliation_accepts_a_superseded_version_and_finds_a_lost_key_in_an_older_file(con):
+    current = _silver(("O1", "L1", "orders_1.csv", 1), ("O2", "L2", "orders_2.csv", 1), ("O3", "L2", "orders_2.csv", 2))
+    row = _reconcile(con, TWO_LOADS, current, {})
+    assert (row["STATUS"], row["OBSERVED"]) == ("pass", 0)
+    assert row["DETAIL"] == "bronze ORDERS 4 = silver 3 + quarantine 0 + superseded 1"
+    without_o1 = _silver(("O2", "L2", "orders_2.csv", 1), ("O3", "L2", "orders_2.csv", 2))
+    row = _reconcile(con, TWO_LOADS, without_o1, {})
+    assert (row["STATUS"], row["OBSERVED"], row["SAMPLE_KEYS"]) == ("fail", 1, "O1")
+    quarantined = {"LOAD_ID": ["L1"], "SOURCE_FILE": ["orders_1.csv"], "SOURCE_ROW": [1]}
+    assert _reconcile(con, TWO_LOADS, without_o1, quarantined)["STATUS"] == "pass"
+
+
+def test_reconciliation_finds_silver_rows_without_their_own_bronze_row(con):
+    row = _reconcile(con, TWO_LOADS, _silver(
+        ("O1", "L1", "orders_1.csv", 1),
+        ("O2", "L2", "orders_2.csv", 1),
+        ("O3", "L2", "orders_2.csv", 2),
+        ("O8", "L2", "orders_2.csv", 3),    # past the file's last Bronze row
+        ("O9", "L9", "orders_9.csv", 1),    # a load Bronze never had
+    ), {})
+    assert (row["STATUS"], row["OBSERVED"], row["SAMPLE_KEYS"]) == ("fail", 2, "O8, O9")
+    # A Silver row on a Bronze row that was quarantined is not a traced row either.
+    quarantined = {"LOAD_ID": ["L2"], "SOURCE_FILE": ["orders_2.csv"], "SOURCE_ROW": [2]}
+    current = _silver(("O1", "L1", "orders_1.csv", 1), ("O2", "L2", "orders_2.csv", 1), ("O3", "L2", "orders_2.csv", 2))
+    row = _reconcile(con, TWO_LOADS, current, quarantined)
+    assert (row["STATUS"], row["SAMPLE_KEYS"]) == ("fail", "O3")
+
+
+def test_reconciliation_looks_rows_up_in_a_bronze_file_with_a_gap(con):
+    # Bronze rows 1, 3, 3 of one file: the count (3) matches the range 1..3, but row 2 is not there.
+    bronze = {"ORDER_ID": ["O1", "O3", "O3"], "LOAD_ID": ["L1"] * 3, "SOURCE_FILE": ["orders_1.csv"] * 3, "SOURCE_ROW": [1, 3, 3]}
+    gap = _silver(("O1", "L1", "orders_1.csv", 1), ("O2", "L1", "orders_1.csv", 2), ("O3", "L1", "orders_1.csv", 3))
+    row = _reconcile(con, bronze, gap, {})
+    assert (row["STATUS"], row["SAMPLE_KEYS"]) == ("fail", "O2")
+    # Rows 1, 3 (a real gap): the file is looked up row by row and its rows are traced.
+    bronze = {"ORDER_ID": ["O1", "O3"], "LOAD_ID": ["L1"] * 2, "SOURCE_FILE": ["orders_1.csv"] * 2, "SOURCE_ROW": [1, 3]}
+    row = _reconcile(con, bronze, _silver(("O1", "L1", "orders_1.csv", 1), ("O3", "L1", "orders_1.csv", 3)), {})
+    assert (row["STATUS"], row["OBSERVED"]) == ("pass", 0)
+
+
 def test_gate_stops_on_a_failed_error_check_and_names_it(con):
     failing = ibis.memtable(
         {"CHECK_NAME": ["orphan_keys", "volume_anomaly"], "TABLE_NAME": ["MODEL.FCT_RETURN", "BRONZE.ORDERS"],
