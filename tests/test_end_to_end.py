@@ -66,7 +66,7 @@ def test_the_oracle_is_kept_apart_from_the_raw_input(warehouse_after_a_run):
 def test_run_everything_after_a_bronze_change(warehouse_after_a_run):
     ws = warehouse_after_a_run
     before = ws.count("GOLD.SALES_DAILY")
-    ws.run("ingest", from_nodes=[f"stage_silver_{entity}" for entity in ENTITIES])
+    ws.run("ingest", from_nodes=[f"quarantine_{entity}" for entity in ENTITIES])
     ws.run("dq")
     assert ws.count("GOLD.SALES_DAILY") == before
     assert ws.scalar("SELECT COUNT(*) FROM OPS.DQ_GATE") == 2
@@ -192,8 +192,9 @@ def test_every_warehouse_node_compiles_to_snowflake_sql_that_parses(warehouse_af
     for path in out.glob("*.sql"):
         sqlglot.parse(path.read_text(), read="snowflake", error_level=sqlglot.ErrorLevel.RAISE)
     # Silver types text with TRY_CAST on Snowflake too: a bad value is quarantined, not fatal
-    staged = (out / "SILVER.STG_ORDER_ITEMS.sql").read_text()
-    assert "TRY_CAST(" in staged and "AS DECIMAL(18, 2))" in staged
+    for table in ("SILVER.ORDER_ITEMS", "SILVER.ORDER_ITEMS_QUARANTINE"):
+        typed = (out / f"{table}.sql").read_text()
+        assert "TRY_CAST(" in typed and "AS DECIMAL(18, 2))" in typed, table
     manifest = (out / "MANIFEST.md").read_text()
     assert "`publish_to_mlflow`" in manifest and "`score_customers`" in manifest
 

@@ -1,7 +1,7 @@
 -- Bootstrap step 3 (prod): land raw exports in BRONZE with COPY INTO from a stage, in the same
 -- shape the local reader gives (every value as text, plus the file lineage), so the pipelines
 -- take the new loads from Silver on: `kedro run --env prod --pipeline ingest --from-nodes
--- stage_silver_customers,...` (README, "Run everything after a Bronze change").
+-- quarantine_customers,...` (README, "Run everything after a Bronze change").
 -- Files follow the input contract: <entity>.csv or <entity>_<batch>.csv, header first, columns
 -- in the contract's order. Snowflake's load metadata skips a file already loaded (64 days);
 -- FILE_FINGERPRINT is its content key, LOAD_ID the load time in the pipeline's run-id format.

@@ -52,51 +52,79 @@ def test_bronze_names_the_file_when_columns_do_not_match(con):
         bronze.load_bronze(raw, None, RUN, STORES, "stores")
 
 
+VALIDATION = {"min_event_date": "2000-01-01", "max_future_days": 1}
+
+
+def _bronze(con, name: str, rows: dict):
+    """A Bronze table of stores (nodes get warehouse tables); lineage filled in when not given."""
+    count = len(rows["STORE_ID"])
+    rows = {"LOADED_AT": [datetime(2026, 1, 1)] * count, **rows}
+    return con.create_table(name, ibis.memtable(rows))
+
+
+def _silver_build(con, bronze_table, prior_silver=None, prior_quarantine=None):
+    """Both Silver nodes in their order: the quarantine is appended, then the rest is applied."""
+    quarantined = con.create_table(
+        f"q_{bronze_table.get_name()}", silver.quarantine_batch(bronze_table, prior_silver, prior_quarantine, RUN, STORES, VALIDATION)
+    )
+    if prior_quarantine is not None:
+        quarantined = con.create_table(f"all_{bronze_table.get_name()}", ibis.union(prior_quarantine, quarantined))
+    return quarantined, silver.apply_silver(bronze_table, prior_silver, quarantined, STORES)
+
+
 def test_silver_applies_only_new_loads_and_the_latest_load_wins(con):
-    rows = {
+    bronze_table = _bronze(con, "bronze", {
         "STORE_ID": ["S1", "S2", "S1"],
         "REGION": ["north", "south", "east"],
         "LOAD_ID": ["L1", "L1", "L2"],
-        "LOADED_AT": [datetime(2026, 1, 1)] * 3,
         "SOURCE_FILE": ["a.csv", "a.csv", "b.csv"],
         "SOURCE_ROW": [1, 2, 1],
-    }
-    bronze_table = con.create_table("bronze", ibis.memtable(rows))  # nodes get warehouse tables
-    validation = {"min_event_date": "2000-01-01", "max_future_days": 1}
-    staged = silver.stage_silver(bronze_table, None, None, RUN, STORES, validation)
-    applied = con.execute(silver.apply_silver(staged, STORES).order_by("BUSINESS_KEY"))
-    assert applied[["BUSINESS_KEY", "REGION", "LOAD_ID"]].values.tolist() == [["S1", "east", "L2"], ["S2", "south", "L1"]]
+    })
+    quarantined, applied = _silver_build(con, bronze_table)
+    assert con.execute(quarantined).empty
+    assert _rows(con, applied.order_by("BUSINESS_KEY"), "BUSINESS_KEY", "REGION", "LOAD_ID") == [["S1", "east", "L2"], ["S2", "south", "L1"]]
     prior = con.create_table("prior", ibis.memtable({"LOAD_ID": ["L1"]}))
-    increment = con.execute(silver.stage_silver(bronze_table, prior, None, RUN, STORES, validation))
-    assert increment["LOAD_ID"].tolist() == ["L2"]
+    increment = silver.apply_silver(bronze_table, prior, quarantined, STORES)
+    assert _rows(con, increment, "BUSINESS_KEY", "LOAD_ID") == [["S1", "L2"]]
 
 
-def _decisions(con, staged) -> list[list]:
-    return _rows(con, staged.order_by(["LOAD_ID", "SOURCE_FILE", "SOURCE_ROW"]), "STORE_ID", "LOAD_ID", "REASON_CODE", "IS_CURRENT")
-
-
-def test_repeated_keys_are_decided_per_load_and_the_newest_load_is_current(con):
-    rows = {
+def test_repeated_keys_are_decided_per_load_and_the_newest_load_is_applied(con):
+    bronze_table = _bronze(con, "bronze", {
         "STORE_ID": ["S1", "S1", " S1", "S2", "S3", None, "S1"],
         "REGION": ["north", "south", "south", "west", "x", "y", "east"],
         "LOAD_ID": ["L1", "L1", "L1", "L1", "L1", "L1", "L2"],
-        "LOADED_AT": [datetime(2026, 1, 1)] * 7,
         "SOURCE_FILE": ["a.csv"] * 6 + ["b.csv"],
         "SOURCE_ROW": [1, 2, 3, 4, 5, 6, 1],
-    }
-    bronze_table = con.create_table("bronze", ibis.memtable(rows))
-    validation = {"min_event_date": "2000-01-01", "max_future_days": 1}
+    })
     assert silver.keys_repeat(bronze_table, STORES)
-    staged = silver.stage_silver(bronze_table, None, None, RUN, STORES, validation)
-    assert _decisions(con, staged) == [
-        ["S1", "L1", "DUPLICATE_KEY", False],  # superseded within load L1 by a different row
-        ["S1", "L1", "DUPLICATE_ROW", False],  # the same values as L1's last S1 row (after trimming)
-        ["S1", "L1", None, False],  # L1's version of S1, superseded by the newer load L2
-        ["S2", "L1", None, True],
-        ["S3", "L1", None, True],
-        [None, "L1", "NULL_KEY", False],
-        ["S1", "L2", None, True],
+    quarantined, applied = _silver_build(con, bronze_table)
+    assert _rows(con, quarantined.order_by("SOURCE_ROW"), "STORE_ID", "SOURCE_ROW", "REASON_CODE") == [
+        ["S1", 1, "DUPLICATE_KEY"],  # superseded within load L1 by a row with other values
+        ["S1", 2, "DUPLICATE_ROW"],  # the same values as L1's last S1 row (after trimming)
+        [None, 6, "NULL_KEY"],
     ]
+    # L1's last S1 row (row 3) is valid but superseded by the newer load L2: neither applied nor quarantined.
+    assert _rows(con, applied.order_by("BUSINESS_KEY"), "BUSINESS_KEY", "REGION", "LOAD_ID") == [
+        ["S1", "east", "L2"], ["S2", "west", "L1"], ["S3", "x", "L1"],
+    ]
+
+
+def test_a_load_quarantined_by_an_earlier_run_is_not_applied_and_an_unapplied_one_is(con):
+    bronze_table = _bronze(con, "bronze", {
+        "STORE_ID": ["S1", None, "S2"],
+        "REGION": ["north", "y", "south"],
+        "LOAD_ID": ["L1", "L2", "L3"],
+        "SOURCE_FILE": ["a.csv", "b.csv", "c.csv"],
+        "SOURCE_ROW": [1, 1, 1],
+    })
+    silver_l1 = con.create_table("silver_l1", ibis.memtable({"BUSINESS_KEY": ["S1"], "LOAD_ID": ["L1"]}))
+    # An earlier run quarantined all of L2, and validated L3 but stopped before applying it.
+    earlier = silver.quarantine_batch(bronze_table, silver_l1, None, RUN, STORES, VALIDATION)
+    quarantine = con.create_table("quarantine", earlier)
+    assert _rows(con, quarantine, "LOAD_ID", "REASON_CODE") == [["L2", "NULL_KEY"]]
+    quarantined, applied = _silver_build(con, bronze_table, silver_l1, quarantine)
+    assert _rows(con, quarantined, "LOAD_ID") == [["L2"]]  # nothing new was quarantined
+    assert _rows(con, applied, "BUSINESS_KEY", "LOAD_ID") == [["S2", "L3"]]
 
 
 def test_a_repeated_key_is_found_beside_missing_keys(con):
@@ -105,24 +133,24 @@ def test_a_repeated_key_is_found_beside_missing_keys(con):
     assert not silver.keys_repeat(batch.filter(batch.STORE_ID.isnull() | (batch.STORE_ID != " S1")), STORES)
 
 
-def test_a_batch_without_repeated_keys_skips_the_ordering_and_decides_the_same(con, monkeypatch):
-    rows = {
+def test_without_repeats_the_ordering_is_skipped_and_decides_the_same(con, monkeypatch):
+    bronze_table = _bronze(con, "bronze", {
         "STORE_ID": ["S1", "S2", None, "S3"],
         "REGION": ["north", "south", "east", "west"],
-        "LOAD_ID": ["L1", "L1", "L1", "L2"],
-        "LOADED_AT": [datetime(2026, 1, 1)] * 4,
+        "LOAD_ID": ["L1", "L1", "L1", "L1"],
         "SOURCE_FILE": ["a.csv", "a.csv", "a.csv", "b.csv"],
         "SOURCE_ROW": [1, 2, 3, 1],
-    }
-    bronze_table = con.create_table("bronze", ibis.memtable(rows))
-    validation = {"min_event_date": "2000-01-01", "max_future_days": 1}
-    assert not silver.keys_repeat(bronze_table, STORES)
-    fast = _decisions(con, silver.stage_silver(bronze_table, None, None, RUN, STORES, validation))
+    })
+    assert not silver.keys_repeat(bronze_table, STORES) and silver.loads_in(bronze_table) == 1
+
+    def decisions(quarantined, applied):
+        return _rows(con, quarantined, "STORE_ID", "REASON_CODE"), _rows(con, applied.order_by("BUSINESS_KEY"), "BUSINESS_KEY")
+
+    fast = decisions(*_silver_build(con, bronze_table))
     monkeypatch.setattr(silver, "keys_repeat", lambda batch, spec: True)
-    ordered = _decisions(con, silver.stage_silver(bronze_table, None, None, RUN, STORES, validation))
-    assert fast == ordered == [
-        ["S1", "L1", None, True], ["S2", "L1", None, True], [None, "L1", "NULL_KEY", False], ["S3", "L2", None, True],
-    ]
+    monkeypatch.setattr(silver, "loads_in", lambda batch: 2)
+    ordered = decisions(*_silver_build(con, con.create_table("bronze_again", bronze_table)))
+    assert fast == ordered == ([[None, "NULL_KEY"]], [["S1"], ["S2"], ["S3"]])
 
 
 def test_dimensions_add_derived_members_for_ids_only_the_facts_know(con):
@@ -151,17 +179,21 @@ def test_sales_daily_adds_returns_on_the_day_they_came_back(con):
     ]
 
 
-def test_both_staging_plans_compile_to_snowflake_sql(con, monkeypatch):
-    """The production compile sees empty tables (no repeats); the ordered plan must port too."""
+def test_both_plans_of_each_silver_node_compile_to_snowflake_sql(con, monkeypatch):
+    """The production compile sees empty tables (no repeats); the ordered plans must port too."""
     import sqlglot
 
-    bronze_table = con.create_table("bronze", ibis.memtable({
-        "STORE_ID": ["S1"], "REGION": ["north"], "LOAD_ID": ["L1"], "LOADED_AT": [datetime(2026, 1, 1)],
-        "SOURCE_FILE": ["a.csv"], "SOURCE_ROW": [1],
-    }))
-    validation = {"min_event_date": "2000-01-01", "max_future_days": 1}
+    bronze_table = _bronze(con, "bronze", {
+        "STORE_ID": ["S1"], "REGION": ["north"], "LOAD_ID": ["L1"], "SOURCE_FILE": ["a.csv"], "SOURCE_ROW": [1],
+    })
+    quarantine = con.create_table("quarantine", silver.quarantine_batch(bronze_table, None, None, RUN, STORES, VALIDATION))
     for repeated in (False, True):
         monkeypatch.setattr(silver, "keys_repeat", lambda batch, spec, answer=repeated: answer)
-        sql = ibis.to_sql(silver.stage_silver(bronze_table, None, None, RUN, STORES, validation), dialect="snowflake")
-        sqlglot.parse(sql, read="snowflake", error_level=sqlglot.ErrorLevel.RAISE)
-        assert ("ROW_NUMBER()" in sql) is repeated
+        monkeypatch.setattr(silver, "loads_in", lambda batch, answer=repeated: 2 if answer else 1)
+        for expr in (
+            silver.quarantine_batch(bronze_table, None, None, RUN, STORES, VALIDATION),
+            silver.apply_silver(bronze_table, None, quarantine, STORES),
+        ):
+            sql = ibis.to_sql(expr, dialect="snowflake")
+            sqlglot.parse(sql, read="snowflake", error_level=sqlglot.ErrorLevel.RAISE)
+            assert ("ROW_NUMBER()" in sql) is repeated

@@ -34,7 +34,7 @@ def _entity_nodes(entity: str) -> list[Node]:
             tags=["bronze"],
         ),
         Node(
-            func=silver.stage_silver,
+            func=silver.quarantine_batch,
             inputs={
                 "bronze": f"BRONZE_{table}",
                 "prior_silver": f"prior_SILVER_{table}",
@@ -44,22 +44,15 @@ def _entity_nodes(entity: str) -> list[Node]:
                 "validation": "params:ingest.validation",
                 **{ref: f"SILVER_{ref.upper()}" for ref in REFERENCES.get(entity, ())},
             },
-            outputs=f"SILVER_STG_{table}",
-            name=f"stage_silver_{entity}",
+            outputs=f"SILVER_{table}_QUARANTINE",
+            name=f"quarantine_{entity}",
             tags=["silver"],
         ),
         Node(
             func=silver.apply_silver,
-            inputs=[f"SILVER_STG_{table}", spec],
+            inputs=[f"BRONZE_{table}", f"prior_SILVER_{table}", f"SILVER_{table}_QUARANTINE", spec],
             outputs=f"SILVER_{table}",
             name=f"apply_silver_{entity}",
-            tags=["silver"],
-        ),
-        Node(
-            func=silver.quarantine_rows,
-            inputs=[f"SILVER_STG_{table}", spec, "run_context"],
-            outputs=f"SILVER_{table}_QUARANTINE",
-            name=f"quarantine_{entity}",
             tags=["silver"],
         ),
     ]

@@ -1,14 +1,15 @@
 """Silver: typed, trimmed, validated and deduplicated; bad rows go to quarantine with a reason.
 
-A Silver table is built in three steps, each its own node, so no expression reads a table
-that the same node writes:
-1. ``stage_silver``: the Bronze rows of loads not yet applied, typed, each with a reason code
-   when invalid and ``IS_CURRENT`` on the one valid row per business key that wins (the
-   latest load) (``SILVER.STG_<ENTITY>``, replaced every run);
-2. ``apply_silver``: the current rows, upserted on ``BUSINESS_KEY``;
-3. ``quarantine_rows``: the invalid rows with their raw values, appended to
-   ``SILVER.<ENTITY>_QUARANTINE``.
-Re-running with nothing new in Bronze stages nothing, so the upsert and append change nothing.
+A Silver table is built in two steps, each its own node, so no expression reads a table that
+the same node writes:
+1. ``quarantine_batch``: the Bronze rows of loads not yet applied are validated; the invalid
+   ones (and the earlier copies of a key repeated within one load) are appended to
+   ``SILVER.<ENTITY>_QUARANTINE`` with a reason code and the raw values;
+2. ``apply_silver``: the rows of those loads that were not quarantined, typed, the newest
+   load's row per business key, upserted on ``BUSINESS_KEY``.
+Only the rejected rows are written twice; the batch itself is typed straight from Bronze into
+Silver. (An intermediate table holding the whole typed batch cost a 50M-row write per load.)
+Re-running with nothing new in Bronze quarantines nothing and upserts nothing.
 """
 
 from __future__ import annotations
@@ -137,17 +138,15 @@ def _reasons(
     return rules
 
 
-def stage_silver(
-    bronze: ir.Table,
-    prior_silver: ir.Table | None,
-    prior_quarantine: ir.Table | None,
-    run_context: dict[str, Any],
+def _checked(
+    batch: ir.Table,
     spec: dict[str, Any],
     validation: dict[str, Any],
-    **references: ir.Table,
-) -> ir.Table:
-    """Types and validates the unapplied Bronze rows; ``REASON_CODE`` is null for a valid row."""
-    batch = unapplied_loads(bronze, prior_silver, prior_quarantine)
+    run_context: dict[str, Any],
+    references: dict[str, ir.Table],
+) -> tuple[ir.Table, list[tuple[ir.BooleanValue, str, ir.StringValue]]]:
+    """The batch's trimmed text, raw values and lineage, with ``_RULE``: the number of the first
+    rule the row breaks (null for a valid row); and the rules over that table."""
     names = list(spec["columns"])
     cleaned = evaluate_once(
         batch.select(
@@ -157,39 +156,61 @@ def stage_silver(
         ),
         "cleaned",
     )
-    # The number of the first rule that holds: each condition is evaluated once per row, and
-    # the reason's code and detail are only built for that rule.
+    # Each condition is evaluated once per row; the reason's code and detail are only built
+    # for the rows that are quarantined.
     conditions = [cond for cond, _, _ in _reasons(cleaned, spec, validation, run_context, references)]
     rule = ibis.cases(*[(cond, n) for n, cond in enumerate(conditions)], else_=ibis.null("int16"))
     checked = evaluate_once(cleaned.mutate(_RULE=rule), "checked")
-    rules = _reasons(checked, spec, validation, run_context, references)
+    return checked, _reasons(checked, spec, validation, run_context, references)
+
+
+def quarantine_batch(
+    bronze: ir.Table,
+    prior_silver: ir.Table | None,
+    prior_quarantine: ir.Table | None,
+    run_context: dict[str, Any],
+    spec: dict[str, Any],
+    validation: dict[str, Any],
+    **references: ir.Table,
+) -> ir.Table:
+    """The invalid rows of the unapplied loads, with their raw values as received and the reason.
+
+    A row is invalid when it breaks a rule (``_reasons``) or, within one load, is an earlier
+    copy of a business key that a later row of the load repeats (``DUPLICATE_ROW`` when the
+    values are the same, ``DUPLICATE_KEY`` when they differ).
+    """
+    batch = unapplied_loads(bronze, prior_silver, prior_quarantine)
+    checked, rules = _checked(batch, spec, validation, run_context, references)
+    names = list(spec["columns"])
     repeated = keys_repeat(batch, spec)
-    staged = checked.select(
+    rows = checked.select(
+        "_RULE",
         BUSINESS_KEY=business_key([checked[c] for c in spec["key"]]),
-        **_typed(checked, spec),
-        **{f"RAW_{n}": checked[f"RAW_{n}"] for n in names},
+        **{n: checked[f"RAW_{n}"] for n in names},
         **{c: checked[c] for c in LINEAGE},
         REASON_CODE=ibis.cases(*[(checked._RULE == n, code) for n, (_, code, _) in enumerate(rules)], else_=ibis.null("string")),
         REASON_DETAIL=ibis.cases(*[(checked._RULE == n, detail) for n, (_, _, detail) in enumerate(rules)], else_=ibis.null("string")),
         **({"ROW_HASH": row_hash([checked[n] for n in names])} if repeated else {}),
     )
-    if repeated:
-        decided = _decide_repeated_keys(staged)
-    else:
-        # Every key occurs once in the batch: each valid row is its key's current version.
-        decided = staged.mutate(IS_CURRENT=staged.REASON_CODE.isnull())
-    # Raw values are kept for the quarantine only; valid rows carry their typed values.
-    keep_raw = decided.REASON_CODE.notnull()
-    return decided.mutate(
-        **{f"RAW_{n}": ibis.ifelse(keep_raw, decided[f"RAW_{n}"], ibis.null("string")) for n in names}
+    # Without a repeated key a row is invalid only when it breaks a rule. (Filtering on the
+    # rule's number, not on the reason built from it, keeps the scan of a large batch cheap.)
+    bad = _duplicates_within_load(rows).filter(lambda t: t.REASON_CODE.notnull()) if repeated else rows.filter(rows._RULE.notnull())
+    return bad.select(
+        "BUSINESS_KEY",
+        "REASON_CODE",
+        "REASON_DETAIL",
+        *names,
+        *LINEAGE,
+        QUARANTINED_AT=ibis.literal(run_context["started_at"], type="timestamp"),
     )
 
 
 def keys_repeat(batch: ir.Table, spec: dict[str, Any]) -> bool:
     """Whether any business key occurs more than once in the batch (one small query).
 
-    Ordering rows by key is the costly part of staging (a window that sorts every row with
-    its values: 60% of staging 49M order lines); it is only needed when a key repeats.
+    Ordering rows by key is the costly part of validating a batch (a window that sorts every
+    row with its values: 60% of the work for 49M order lines); it is only needed when a key
+    repeats.
     """
     key = business_key([clean_text(batch[c]) for c in spec["key"]])
     # Distinct 64-bit hashes of the keys, not the keys: counting integers is cheaper than
@@ -199,48 +220,59 @@ def keys_repeat(batch: ir.Table, spec: dict[str, Any]) -> bool:
     return counts["ROWS"] > counts["KEYS"]
 
 
-def _decide_repeated_keys(staged: ir.Table) -> ir.Table:
-    """Duplicates within a load are quarantined; across loads the newest load is current.
-
-    Within one load, the last row of a business key wins; earlier copies are quarantined as
-    exact duplicates or as conflicting versions. Across loads the newer load simply wins,
-    and the older load's version is superseded (neither current nor quarantined).
-    """
-    valid = staged.REASON_CODE.isnull()
+def _duplicates_within_load(rows: ir.Table) -> ir.Table:
+    """Within one load the last row of a business key wins; the earlier valid copies get a
+    reason: ``DUPLICATE_ROW`` (the same values) or ``DUPLICATE_KEY`` (different values)."""
+    valid = rows.REASON_CODE.isnull()
     in_load = ibis.window(
-        group_by=[staged.BUSINESS_KEY, staged.LOAD_ID, valid],
-        order_by=[staged.SOURCE_FILE.desc(), staged.SOURCE_ROW.desc()],
-    )
-    newest = ibis.window(
-        group_by=[staged.BUSINESS_KEY, valid],
-        order_by=[staged.LOAD_ID.desc(), staged.SOURCE_FILE.desc(), staged.SOURCE_ROW.desc()],
+        group_by=[rows.BUSINESS_KEY, rows.LOAD_ID, valid],
+        order_by=[rows.SOURCE_FILE.desc(), rows.SOURCE_ROW.desc()],
     )
     duplicate = valid & (ibis.row_number().over(in_load) > 0)
-    exact = duplicate & (staged.ROW_HASH == staged.ROW_HASH.first().over(in_load))
-    return staged.mutate(
-        REASON_CODE=ibis.cases((exact, "DUPLICATE_ROW"), (duplicate, "DUPLICATE_KEY"), else_=staged.REASON_CODE),
+    exact = duplicate & (rows.ROW_HASH == rows.ROW_HASH.first().over(in_load))
+    return rows.mutate(
+        REASON_CODE=ibis.cases((exact, "DUPLICATE_ROW"), (duplicate, "DUPLICATE_KEY"), else_=rows.REASON_CODE),
         REASON_DETAIL=ibis.cases(
             (exact, ibis.literal("exact copy of a later row of the same load")),
             (duplicate, ibis.literal("superseded by a later row of the same load with different values")),
-            else_=staged.REASON_DETAIL,
+            else_=rows.REASON_DETAIL,
         ),
-        IS_CURRENT=valid & (ibis.row_number().over(newest) == 0),
     ).drop("ROW_HASH")
 
 
-def apply_silver(staged: ir.Table, spec: dict[str, Any]) -> ir.Table:
-    """The current staged rows, one per business key (latest load), to upsert on ``BUSINESS_KEY``."""
-    return staged.filter(staged.IS_CURRENT).select("BUSINESS_KEY", *spec["columns"], *LINEAGE)
+def apply_silver(bronze: ir.Table, prior_silver: ir.Table | None, quarantine: ir.Table, spec: dict[str, Any]) -> ir.Table:
+    """The rows of the loads newer than Silver's newest that were not quarantined, typed, one per
+    business key: the newest load's (upserted on ``BUSINESS_KEY``).
 
-
-def quarantine_rows(staged: ir.Table, spec: dict[str, Any], run_context: dict[str, Any]) -> ir.Table:
-    """The invalid staged rows with the raw values as received and the reason."""
-    bad = staged.filter(staged.REASON_CODE.notnull())
-    return bad.select(
-        "BUSINESS_KEY",
-        "REASON_CODE",
-        "REASON_DETAIL",
-        *[bad[f"RAW_{n}"].name(n) for n in spec["columns"]],
-        *LINEAGE,
-        QUARANTINED_AT=ibis.literal(run_context["started_at"], type="timestamp"),
+    ``quarantine`` is the quarantine after this run's rows were appended. A load newer than
+    Silver's newest whose rows were all quarantined by an earlier run has nothing left to
+    apply; a load validated by a run that stopped before applying it is applied now.
+    """
+    batch = unapplied_loads(bronze, prior_silver)
+    valid = batch.anti_join(quarantine, LINEAGE)
+    cleaned = evaluate_once(
+        valid.select(**{n: clean_text(valid[n]) for n in spec["columns"]}, **{c: valid[c] for c in LINEAGE}),
+        "valid",
     )
+    rows = cleaned.select(
+        BUSINESS_KEY=business_key([cleaned[c] for c in spec["key"]]),
+        **_typed(cleaned, spec),
+        **{c: cleaned[c] for c in LINEAGE},
+    )
+    if loads_in(batch) <= 1:
+        # Copies of a key within one load were quarantined: every key occurs once.
+        return rows
+    # Several loads (an earlier run stopped before applying its load): the newest load wins.
+    newest = ibis.window(
+        group_by=rows.BUSINESS_KEY,
+        order_by=[rows.LOAD_ID.desc(), rows.SOURCE_FILE.desc(), rows.SOURCE_ROW.desc()],
+    )
+    return rows.filter(ibis.row_number().over(newest) == 0)
+
+
+def loads_in(batch: ir.Table) -> int:
+    """How many loads the batch holds: 0, 1, or 2 for more than one (one small query)."""
+    bounds = batch.aggregate(N=batch.count(), FIRST=batch.LOAD_ID.min(), LAST=batch.LOAD_ID.max()).to_pyarrow().to_pylist()[0]
+    if not bounds["N"]:
+        return 0
+    return 1 if bounds["FIRST"] == bounds["LAST"] else 2
