@@ -153,6 +153,11 @@ def test_reconciliation_looks_rows_up_in_a_bronze_file_with_a_gap(con):
     gap = _silver(("O1", "L1", "orders_1.csv", 1), ("O2", "L1", "orders_1.csv", 2), ("O3", "L1", "orders_1.csv", 3))
     row = _reconcile(con, bronze, gap, {})
     assert (row["STATUS"], row["SAMPLE_KEYS"]) == ("fail", "O2")
+    # Rows 1, 3, 3 with a different key on each row 3: the Silver row 3 counts once, so the
+    # file has a row left over and the key nobody holds is found.
+    bronze = {"ORDER_ID": ["O1", "O3", "O4"], "LOAD_ID": ["L1"] * 3, "SOURCE_FILE": ["orders_1.csv"] * 3, "SOURCE_ROW": [1, 3, 3]}
+    row = _reconcile(con, bronze, _silver(("O1", "L1", "orders_1.csv", 1), ("O3", "L1", "orders_1.csv", 3)), {})
+    assert (row["STATUS"], row["OBSERVED"], row["SAMPLE_KEYS"]) == ("fail", 1, "O4")
     # Rows 1, 3 (a real gap): the file is looked up row by row and its rows are traced.
     bronze = {"ORDER_ID": ["O1", "O3"], "LOAD_ID": ["L1"] * 2, "SOURCE_FILE": ["orders_1.csv"] * 2, "SOURCE_ROW": [1, 3]}
     row = _reconcile(con, bronze, _silver(("O1", "L1", "orders_1.csv", 1), ("O3", "L1", "orders_1.csv", 3)), {})

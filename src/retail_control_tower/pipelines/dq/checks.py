@@ -206,14 +206,15 @@ def check_volume(params: dict[str, Any], load_log: ir.Table) -> ir.Table:
     )
 
 
-LINEAGE = ["LOAD_ID", "SOURCE_FILE", "SOURCE_ROW"]
-FILE = ["LOAD_ID", "SOURCE_FILE"]
+# A Bronze row is named by its load, file and row number; a loaded file by the first two.
+BRONZE_ROW = ["LOAD_ID", "SOURCE_FILE", "SOURCE_ROW"]
+BRONZE_FILE = ["LOAD_ID", "SOURCE_FILE"]
 
 
 def _bronze_files(bronze: ir.Table) -> ir.Table:
     """Bronze rows per loaded file, and whether they are numbered ``FIRST_ROW``..``LAST_ROW``
     with each number once (``NUMBERED``), as the reader numbers them."""
-    files = bronze.group_by(FILE).aggregate(
+    files = bronze.group_by(BRONZE_FILE).aggregate(
         BRONZE_ROWS=bronze.count(),
         DISTINCT_ROWS=bronze.SOURCE_ROW.nunique(),
         FIRST_ROW=bronze.SOURCE_ROW.min(),
@@ -229,12 +230,13 @@ def _traced(rows: ir.Table, files: ir.Table, bronze: ir.Table) -> ir.Table:
     In a file numbered without gaps or repeats that is a range test, which spares joining two
     50M-row tables; a row of any other file is looked up in that file's Bronze rows.
     """
-    gappy = files.filter(~files.NUMBERED).select(*FILE)
-    irregular = bronze.semi_join(gappy, FILE)
-    irregular = irregular.select(**{f"_{c}": irregular[c] for c in LINEAGE}, _FOUND=ibis.literal(True))
-    ranges = files.select(**{f"_{c}": files[c] for c in FILE}, _FIRST=files.FIRST_ROW, _LAST=files.LAST_ROW, _NUMBERED=files.NUMBERED)
-    placed = rows.left_join(ranges, [rows[c] == ranges[f"_{c}"] for c in FILE])
-    placed = placed.left_join(irregular, [placed[c] == irregular[f"_{c}"] for c in LINEAGE])
+    gappy = files.filter(~files.NUMBERED).select(*BRONZE_FILE)
+    irregular = bronze.semi_join(gappy, BRONZE_FILE)
+    # Distinct: a row number that repeats in Bronze must still match a row once.
+    irregular = irregular.select(**{f"_{c}": irregular[c] for c in BRONZE_ROW}, _FOUND=ibis.literal(True)).distinct()
+    ranges = files.select(**{f"_{c}": files[c] for c in BRONZE_FILE}, _FIRST=files.FIRST_ROW, _LAST=files.LAST_ROW, _NUMBERED=files.NUMBERED)
+    placed = rows.left_join(ranges, [rows[c] == ranges[f"_{c}"] for c in BRONZE_FILE])
+    placed = placed.left_join(irregular, [placed[c] == irregular[f"_{c}"] for c in BRONZE_ROW])
     in_range = placed._NUMBERED.fill_null(False) & placed.SOURCE_ROW.between(placed._FIRST, placed._LAST)
     return placed.select(*rows.columns, TRACED=in_range | placed._FOUND.fill_null(False))
 
@@ -249,24 +251,24 @@ def _unaccounted(bronze: ir.Table, silver: ir.Table, quarantine: ir.Table, spec:
     superseded, or a row was lost), so a first load costs aggregates, not 50M-row joins.
     """
     files = _bronze_files(bronze)
-    silver_traced = _traced(silver.select("BUSINESS_KEY", *LINEAGE), files, bronze)
-    quarantine_traced = _traced(quarantine.select(*LINEAGE), files, bronze).filter(lambda t: t.TRACED)
+    silver_traced = _traced(silver.select("BUSINESS_KEY", *BRONZE_ROW), files, bronze)
+    quarantine_traced = _traced(quarantine.select(*BRONZE_ROW), files, bronze).filter(lambda t: t.TRACED)
     untraced = ibis.union(
         silver_traced.filter(~silver_traced.TRACED).select(KEY=silver_traced.BUSINESS_KEY),
-        silver.semi_join(quarantine, LINEAGE).select(KEY=silver.BUSINESS_KEY),
+        silver.semi_join(quarantine, BRONZE_ROW).select(KEY=silver.BUSINESS_KEY),
     )
     won = silver_traced.filter(silver_traced.TRACED)
     # Bronze rows per file less the Silver and quarantine rows traced to it: what is left over
     # was superseded or lost. (Two Silver rows cannot share a Bronze row without sharing its key,
     # which duplicate_keys fails; a Silver row on a quarantined row is untraced above.)
     left_over = ibis.union(
-        files.select(*FILE, N=files.BRONZE_ROWS),
-        won.select(*FILE, N=ibis.literal(-1, type="int64")),
-        quarantine_traced.select(*FILE, N=ibis.literal(-1, type="int64")),
+        files.select(*BRONZE_FILE, N=files.BRONZE_ROWS),
+        won.select(*BRONZE_FILE, N=ibis.literal(-1, type="int64")),
+        quarantine_traced.select(*BRONZE_FILE, N=ibis.literal(-1, type="int64")),
     )
-    per_file = left_over.group_by(FILE).aggregate(N=left_over.N.sum())
-    incomplete = per_file.filter(per_file.N > 0).select(*FILE)
-    candidates = bronze.semi_join(incomplete, FILE).anti_join(quarantine, LINEAGE)
+    per_file = left_over.group_by(BRONZE_FILE).aggregate(N=left_over.N.sum())
+    incomplete = per_file.filter(per_file.N > 0).select(*BRONZE_FILE)
+    candidates = bronze.semi_join(incomplete, BRONZE_FILE).anti_join(quarantine, BRONZE_ROW)
     valid_keys = candidates.select(KEY=business_key([clean_text(candidates[c]) for c in spec["key"]])).distinct()
     found = silver.semi_join(valid_keys, silver.BUSINESS_KEY == valid_keys.KEY).select(KEY=silver.BUSINESS_KEY)
     lost = valid_keys.anti_join(found, "KEY")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import ibis
-import pyarrow as pa
 import ibis.expr.types as ir
+import pyarrow as pa
 
 from retail_control_tower.pipelines.dq.results import RESULT_SCHEMA
 
