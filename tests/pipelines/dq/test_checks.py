@@ -12,6 +12,7 @@ from retail_control_tower.pipelines.dq.gate import DataQualityError, collect_res
 
 RUN = {"run_id": "2026-11-26T10.00.00.000Z", "env": "test", "started_at": datetime(2026, 11, 26, 10, 0, 0)}
 BASE = {"severity": "error", "sample_size": 2}
+ORDERS = {"key": ["ORDER_ID"], "columns": {"ORDER_ID": {"type": "string"}}}
 
 
 @pytest.fixture
@@ -25,8 +26,8 @@ def _results(con, expr) -> list[dict]:
 
 def test_duplicate_keys_counts_keys_and_samples_them(con):
     clean = ibis.memtable({"CUSTOMER_ID": ["C1", "C2"]})
-    dirty = ibis.memtable({"BUSINESS_KEY": ["O1", "O1", "O2", "O3", "O3", "O3", "O4", "O4"]})
-    rows = _results(con, checks.check_duplicate_keys(BASE, MODEL_DIM_CUSTOMER=clean, SILVER_ORDERS=dirty))
+    dirty = ibis.memtable({"ORDER_ID": ["O1", "O1", "O2", "O3", "O3", "O3", "O4", "O4"]})
+    rows = _results(con, checks.check_duplicate_keys(BASE, {"orders": ORDERS}, MODEL_DIM_CUSTOMER=clean, SILVER_ORDERS=dirty))
     by_table = {r["TABLE_NAME"]: r for r in rows}
     assert by_table["MODEL.DIM_CUSTOMER"]["STATUS"] == "pass"
     assert (by_table["SILVER.ORDERS"]["STATUS"], by_table["SILVER.ORDERS"]["OBSERVED"]) == ("fail", 3)
@@ -43,13 +44,18 @@ def test_orphan_keys_name_the_missing_members(con):
         "MODEL_DIM_PRODUCT": ibis.memtable({"PRODUCT_ID": ["P1"]}),
         "MODEL_DIM_STORE": ibis.memtable({"STORE_ID": ["S1"]}),
         "MODEL_DIM_DATE": ibis.memtable({"DATE_DAY": [datetime(2026, 1, 1).date()]}),
-        "MODEL_FCT_RETURN": ibis.memtable({"ORDER_ID": ["O2", "O7"], "LINE_NUMBER": [1, 1], "CUSTOMER_ID": ["C1", "C1"]}),
+        # Both key columns must match: O1 has a line 1 but no line 2, and a partly empty key
+        # matches no line; a return with no sold line at all references nothing.
+        "MODEL_FCT_RETURN": ibis.memtable(
+            {"ORDER_ID": ["O2", "O7", "O1", "O1", None], "LINE_NUMBER": [1, 1, 2, None, None], "CUSTOMER_ID": ["C1"] * 5},
+            schema={"ORDER_ID": "string", "LINE_NUMBER": "int64", "CUSTOMER_ID": "string"},
+        ),
     }
     rows = _results(con, checks.check_orphan_keys(BASE, **tables))
-    failed = sorted((r["TABLE_NAME"], r["DETAIL"], r["SAMPLE_KEYS"]) for r in rows if r["STATUS"] == "fail")
+    failed = sorted((r["TABLE_NAME"], r["DETAIL"], r["OBSERVED"], r["SAMPLE_KEYS"]) for r in rows if r["STATUS"] == "fail")
     assert failed == [
-        ("MODEL.FCT_ORDER_LINE", "CUSTOMER_ID not found in MODEL.DIM_CUSTOMER", "C9"),
-        ("MODEL.FCT_RETURN", "ORDER_ID|LINE_NUMBER not found in MODEL.FCT_ORDER_LINE", "O7|1"),
+        ("MODEL.FCT_ORDER_LINE", "CUSTOMER_ID not found in MODEL.DIM_CUSTOMER", 1, "C9"),
+        ("MODEL.FCT_RETURN", "ORDER_ID|LINE_NUMBER not found in MODEL.FCT_ORDER_LINE", 3, "O1, O1|2"),  # the first two, by sample_size
     ]
 
 
@@ -82,11 +88,11 @@ def test_volume_anomaly_compares_the_latest_load_with_the_trailing_mean(con):
 def test_reconciliation_finds_a_lost_row_and_a_raw_bronze_mismatch(con):
     lineage = {"LOAD_ID": ["L1"] * 3, "SOURCE_FILE": ["stores.csv"] * 3, "SOURCE_ROW": [1, 2, 3]}
     bronze = ibis.memtable({"STORE_ID": ["S1", " S2", "S3"], **lineage})
-    silver = ibis.memtable({"BUSINESS_KEY": ["S1"], "LOAD_ID": ["L1"], "SOURCE_FILE": ["stores.csv"], "SOURCE_ROW": [1]})
+    silver = ibis.memtable({"STORE_ID": ["S1"], "LOAD_ID": ["L1"], "SOURCE_FILE": ["stores.csv"], "SOURCE_ROW": [1]})
     quarantine = ibis.memtable({"LOAD_ID": ["L1"], "SOURCE_FILE": ["stores.csv"], "SOURCE_ROW": [3]})
     log = ibis.memtable({"RUN_ID": ["L1"], "SOURCE_FILE": ["stores.csv"], "RAW_ROWS": [4], "BRONZE_ROWS": [3]})
     result = checks.check_reconciliation(
-        BASE, {"stores": {"key": ["STORE_ID"]}}, log,
+        BASE, {"stores": {"key": ["STORE_ID"], "columns": {"STORE_ID": {"type": "string"}}}}, log,
         BRONZE_STORES=bronze, SILVER_STORES=silver, SILVER_STORES_QUARANTINE=quarantine,
     )
     rows = {r["CHECK_NAME"]: r for r in _results(con, result)}
@@ -99,7 +105,7 @@ def test_reconciliation_finds_a_lost_row_and_a_raw_bronze_mismatch(con):
 def _reconcile(con, bronze: dict, silver: dict, quarantine: dict) -> dict:
     log = ibis.memtable({"RUN_ID": ["L2"], "SOURCE_FILE": ["orders_2.csv"], "RAW_ROWS": [2], "BRONZE_ROWS": [2]})
     result = checks.check_reconciliation(
-        BASE, {"orders": {"key": ["ORDER_ID"]}}, log,
+        BASE, {"orders": ORDERS}, log,
         BRONZE_ORDERS=ibis.memtable(bronze), SILVER_ORDERS=ibis.memtable(silver),
         SILVER_ORDERS_QUARANTINE=ibis.memtable(quarantine, schema={"LOAD_ID": "string", "SOURCE_FILE": "string", "SOURCE_ROW": "int64"}),
     )
@@ -116,7 +122,7 @@ TWO_LOADS = {
 
 
 def _silver(*rows: tuple[str, str, str, int]) -> dict:
-    return {name: [row[i] for row in rows] for i, name in enumerate(["BUSINESS_KEY", "LOAD_ID", "SOURCE_FILE", "SOURCE_ROW"])}
+    return {name: [row[i] for row in rows] for i, name in enumerate(["ORDER_ID", "LOAD_ID", "SOURCE_FILE", "SOURCE_ROW"])}
 
 
 def test_reconciliation_accepts_a_superseded_version_and_finds_a_lost_key_in_an_older_file(con):

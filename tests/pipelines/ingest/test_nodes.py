@@ -82,10 +82,10 @@ def test_silver_applies_only_new_loads_and_the_latest_load_wins(con):
     })
     quarantined, applied = _silver_build(con, bronze_table)
     assert con.execute(quarantined).empty
-    assert _rows(con, applied.order_by("BUSINESS_KEY"), "BUSINESS_KEY", "REGION", "LOAD_ID") == [["S1", "east", "L2"], ["S2", "south", "L1"]]
+    assert _rows(con, applied.order_by("STORE_ID"), "STORE_ID", "REGION", "LOAD_ID") == [["S1", "east", "L2"], ["S2", "south", "L1"]]
     prior = con.create_table("prior", ibis.memtable({"LOAD_ID": ["L1"]}))
     increment = silver.apply_silver(bronze_table, prior, quarantined, STORES)
-    assert _rows(con, increment, "BUSINESS_KEY", "LOAD_ID") == [["S1", "L2"]]
+    assert _rows(con, increment, "STORE_ID", "LOAD_ID") == [["S1", "L2"]]
 
 
 def test_repeated_keys_are_decided_per_load_and_the_newest_load_is_applied(con):
@@ -104,7 +104,7 @@ def test_repeated_keys_are_decided_per_load_and_the_newest_load_is_applied(con):
         [None, 6, "NULL_KEY"],
     ]
     # L1's last S1 row (row 3) is valid but superseded by the newer load L2: neither applied nor quarantined.
-    assert _rows(con, applied.order_by("BUSINESS_KEY"), "BUSINESS_KEY", "REGION", "LOAD_ID") == [
+    assert _rows(con, applied.order_by("STORE_ID"), "STORE_ID", "REGION", "LOAD_ID") == [
         ["S1", "east", "L2"], ["S2", "west", "L1"], ["S3", "x", "L1"],
     ]
 
@@ -117,14 +117,14 @@ def test_a_load_quarantined_by_an_earlier_run_is_not_applied_and_an_unapplied_on
         "SOURCE_FILE": ["a.csv", "b.csv", "c.csv"],
         "SOURCE_ROW": [1, 1, 1],
     })
-    silver_l1 = con.create_table("silver_l1", ibis.memtable({"BUSINESS_KEY": ["S1"], "LOAD_ID": ["L1"]}))
+    silver_l1 = con.create_table("silver_l1", ibis.memtable({"STORE_ID": ["S1"], "LOAD_ID": ["L1"]}))
     # An earlier run quarantined all of L2, and validated L3 but stopped before applying it.
     earlier = silver.quarantine_batch(bronze_table, silver_l1, None, RUN, STORES, VALIDATION)
     quarantine = con.create_table("quarantine", earlier)
     assert _rows(con, quarantine, "LOAD_ID", "REASON_CODE") == [["L2", "NULL_KEY"]]
     quarantined, applied = _silver_build(con, bronze_table, silver_l1, quarantine)
     assert _rows(con, quarantined, "LOAD_ID") == [["L2"]]  # nothing new was quarantined
-    assert _rows(con, applied, "BUSINESS_KEY", "LOAD_ID") == [["S2", "L3"]]
+    assert _rows(con, applied, "STORE_ID", "LOAD_ID") == [["S2", "L3"]]
 
 
 def test_a_repeated_key_is_found_beside_missing_keys(con):
@@ -144,7 +144,7 @@ def test_without_repeats_the_ordering_is_skipped_and_decides_the_same(con, monke
     assert not silver.keys_repeat(bronze_table, STORES) and silver.loads_in(bronze_table) == 1
 
     def decisions(quarantined, applied):
-        return _rows(con, quarantined, "STORE_ID", "REASON_CODE"), _rows(con, applied.order_by("BUSINESS_KEY"), "BUSINESS_KEY")
+        return _rows(con, quarantined, "STORE_ID", "REASON_CODE"), _rows(con, applied.order_by("STORE_ID"), "STORE_ID")
 
     fast = decisions(*_silver_build(con, bronze_table))
     monkeypatch.setattr(silver, "keys_repeat", lambda batch, spec: True)
@@ -197,3 +197,32 @@ def test_both_plans_of_each_silver_node_compile_to_snowflake_sql(con, monkeypatc
             sql = ibis.to_sql(expr, dialect="snowflake")
             sqlglot.parse(sql, read="snowflake", error_level=sqlglot.ErrorLevel.RAISE)
             assert ("ROW_NUMBER()" in sql) is repeated
+
+
+RETURNS = {
+    "columns": {"RETURN_ID": {"type": "string"}, "ORDER_ID": {"type": "string"}, "LINE_NUMBER": {"type": "int"}},
+    "key": ["RETURN_ID"],
+    "references": [{"entity": "order_items", "columns": ["ORDER_ID", "LINE_NUMBER"]}],
+}
+
+
+def test_a_composite_reference_matches_both_columns_typed(con):
+    """A return names a sold line by order and line number; the values are compared as Silver types them."""
+    lines = con.create_table("order_items", ibis.memtable({"ORDER_ID": ["O1", "O1", "O2"], "LINE_NUMBER": [1, 2, 1]}))
+    bronze_returns = con.create_table("bronze_returns", ibis.memtable({
+        "RETURN_ID": ["R1", "R2", "R3", "R4", "R5"],
+        "ORDER_ID": ["O1", "O1", "O2", "O3", " O2 "],
+        "LINE_NUMBER": ["2", "3", "01", "1", "1"],
+        "LOAD_ID": ["L1"] * 5, "LOADED_AT": [datetime(2026, 1, 1)] * 5,
+        "SOURCE_FILE": ["returns.csv"] * 5, "SOURCE_ROW": [1, 2, 3, 4, 5],
+    }))
+    quarantined = silver.quarantine_batch(bronze_returns, None, None, RUN, RETURNS, VALIDATION, order_items=lines)
+    assert _rows(con, quarantined.order_by("RETURN_ID"), "RETURN_ID", "REASON_CODE", "REASON_DETAIL") == [
+        ["R2", "UNKNOWN_ORDER_ID_LINE_NUMBER", "ORDER_ID|LINE_NUMBER='O1|3' not found in order_items"],  # order known, line not
+        ["R4", "UNKNOWN_ORDER_ID_LINE_NUMBER", "ORDER_ID|LINE_NUMBER='O3|1' not found in order_items"],
+    ]
+    quarantine = con.create_table("returns_quarantine", quarantined)
+    applied = silver.apply_silver(bronze_returns, None, quarantine, RETURNS)
+    assert _rows(con, applied.order_by("RETURN_ID"), "RETURN_ID", "ORDER_ID", "LINE_NUMBER") == [
+        ["R1", "O1", 2], ["R3", "O2", 1], ["R5", "O2", 1],
+    ]

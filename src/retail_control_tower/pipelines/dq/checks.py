@@ -9,11 +9,11 @@ import ibis
 import ibis.expr.types as ir
 
 from retail_control_tower.pipelines.dq.results import offenders_result, result_row, table_label
-from retail_control_tower.pipelines.ingest.silver import business_key, clean_text
+from retail_control_tower.pipelines.ingest.silver import business_key, clean_text, typed_columns
 
-# The grain of every table DQ guards: the columns that must be unique and never null.
+# The grain of every MODEL table DQ guards: the columns that must be unique and never null.
+# A Silver table's grain is its entity's business key (``key`` in the input contract).
 GRAIN = {
-    **{f"SILVER_{e}": ["BUSINESS_KEY"] for e in ("CUSTOMERS", "PRODUCTS", "STORES", "ORDERS", "ORDER_ITEMS", "RETURNS")},
     "MODEL_DIM_CUSTOMER": ["CUSTOMER_ID"],
     "MODEL_DIM_PRODUCT": ["PRODUCT_ID"],
     "MODEL_DIM_STORE": ["STORE_ID"],
@@ -37,17 +37,22 @@ def _key(columns: list[str]):
     return lambda t: business_key([t[c].cast("string") for c in columns])
 
 
+def _grain(specs: dict[str, dict]) -> dict[str, list[str]]:
+    return {**GRAIN, **{f"SILVER_{entity.upper()}": list(spec["key"]) for entity, spec in specs.items()}}
+
+
 def reference_time(params: dict[str, Any], run_context: dict[str, Any]) -> datetime:
     """The time freshness and future dates are judged against: configured, or the run's start."""
     configured = params.get("reference_time")
     return datetime.fromisoformat(str(configured)) if configured else run_context["started_at"]
 
 
-def check_duplicate_keys(params: dict[str, Any], **tables: ir.Table) -> ir.Table:
+def check_duplicate_keys(params: dict[str, Any], specs: dict[str, dict], **tables: ir.Table) -> ir.Table:
     """Business keys that occur more than once, in Silver and MODEL."""
     rows = []
+    grain = _grain(specs)
     for name, table in tables.items():
-        key = GRAIN[name]
+        key = grain[name]
         counts = table.group_by(key).aggregate(_N=table.count())
         rows.append(
             offenders_result(
@@ -63,11 +68,12 @@ def check_duplicate_keys(params: dict[str, Any], **tables: ir.Table) -> ir.Table
     return ibis.union(*rows)
 
 
-def check_not_null_keys(params: dict[str, Any], **tables: ir.Table) -> ir.Table:
+def check_not_null_keys(params: dict[str, Any], specs: dict[str, dict], **tables: ir.Table) -> ir.Table:
     """Rows whose key columns are null, in Silver and MODEL."""
     rows = []
+    grain = _grain(specs)
     for name, table in tables.items():
-        key = GRAIN[name]
+        key = grain[name]
         missing = table.filter(ibis.or_(*[table[c].isnull() for c in key]))
         rows.append(
             offenders_result(
@@ -88,8 +94,11 @@ def check_orphan_keys(params: dict[str, Any], **tables: ir.Table) -> ir.Table:
     rows = []
     for fact, columns, dimension, dimension_columns in FOREIGN_KEYS:
         facts, dims = tables[fact], tables[dimension]
-        keys = _key(columns)(facts)
-        orphans = facts.filter(keys.notnull() & ~keys.isin(_key(dimension_columns)(dims)))
+        # An anti-join on the key columns: joining a two-column key into one text per row
+        # first took 4.7 s instead of 1.4 s for 1M returns against 49M order lines.
+        # A row with no key at all references nothing; a partly empty key references no row.
+        with_key = facts.filter(ibis.or_(*[facts[c].notnull() for c in columns]))
+        orphans = with_key.anti_join(dims, [with_key[c] == dims[d] for c, d in zip(columns, dimension_columns)])
         rows.append(
             offenders_result(
                 orphans,
@@ -213,15 +222,25 @@ BRONZE_FILE = ["LOAD_ID", "SOURCE_FILE"]
 
 def _bronze_files(bronze: ir.Table) -> ir.Table:
     """Bronze rows per loaded file, and whether they are numbered ``FIRST_ROW``..``LAST_ROW``
-    with each number once (``NUMBERED``), as the reader numbers them."""
+    with each number once (``NUMBERED``), as the reader numbers them.
+
+    In row-number order, each row of such a file is numbered one more than the row before. The
+    files are numbered, and rows put in order by file number and row number: on 49M rows that
+    takes 5 s, against 7-9 s for counting distinct row numbers per file and 35 s for ordering
+    by the file's load and name (text).
+    """
     files = bronze.group_by(BRONZE_FILE).aggregate(
-        BRONZE_ROWS=bronze.count(),
-        DISTINCT_ROWS=bronze.SOURCE_ROW.nunique(),
-        FIRST_ROW=bronze.SOURCE_ROW.min(),
-        LAST_ROW=bronze.SOURCE_ROW.max(),
+        BRONZE_ROWS=bronze.count(), FIRST_ROW=bronze.SOURCE_ROW.min(), LAST_ROW=bronze.SOURCE_ROW.max()
     )
-    gap_free = (files.BRONZE_ROWS == files.DISTINCT_ROWS) & (files.BRONZE_ROWS == files.LAST_ROW - files.FIRST_ROW + 1)
-    return files.mutate(NUMBERED=gap_free)
+    files = files.mutate(_FILE=ibis.row_number().over(order_by=[files[c] for c in BRONZE_FILE]))
+    rows = bronze.inner_join(files.select(*BRONZE_FILE, "_FILE"), BRONZE_FILE).select("_FILE", _ROW=bronze.SOURCE_ROW)
+    in_order = ibis.window(order_by=[rows._FILE, rows._ROW])
+    broken = (rows._FILE.lag().over(in_order) == rows._FILE) & (rows._ROW - rows._ROW.lag().over(in_order) != 1)
+    steps = rows.select("_FILE", _BROKEN=broken.fill_null(False))
+    per_file = steps.group_by("_FILE").aggregate(_BROKEN=steps._BROKEN.sum())
+    files = files.inner_join(per_file, "_FILE")
+    numbered = (files._BROKEN == 0) & (files.BRONZE_ROWS == files.LAST_ROW - files.FIRST_ROW + 1)
+    return files.select(*BRONZE_FILE, "BRONZE_ROWS", "FIRST_ROW", "LAST_ROW", NUMBERED=numbered)
 
 
 def _traced(rows: ir.Table, files: ir.Table, bronze: ir.Table) -> ir.Table:
@@ -250,14 +269,19 @@ def _unaccounted(bronze: ir.Table, silver: ir.Table, quarantine: ir.Table, spec:
     lookup; keys are only looked up for the rows of the other files (older versions were
     superseded, or a row was lost), so a first load costs aggregates, not 50M-row joins.
     """
+    key = list(spec["key"])
     files = _bronze_files(bronze)
-    silver_traced = _traced(silver.select("BUSINESS_KEY", *BRONZE_ROW), files, bronze)
+    # Two tracings of Silver, one with the key for the untraced rows' names and one without for
+    # the per-file counts: the engine joins Silver twice rather than keeping a shared 50M-row
+    # intermediate (materialising and rescanning it took 9.5 s of 17 s on 49M order lines).
+    silver_traced = _traced(silver.select(*key, *BRONZE_ROW), files, bronze)
     quarantine_traced = _traced(quarantine.select(*BRONZE_ROW), files, bronze).filter(lambda t: t.TRACED)
     untraced = ibis.union(
-        silver_traced.filter(~silver_traced.TRACED).select(KEY=silver_traced.BUSINESS_KEY),
-        silver.semi_join(quarantine, BRONZE_ROW).select(KEY=silver.BUSINESS_KEY),
+        silver_traced.filter(~silver_traced.TRACED).select(KEY=_key(key)(silver_traced)),
+        silver.semi_join(quarantine, BRONZE_ROW).select(KEY=_key(key)(silver)),
     )
-    won = silver_traced.filter(silver_traced.TRACED)
+    won = _traced(silver.select(*BRONZE_ROW), files, bronze)
+    won = won.filter(won.TRACED)
     # Bronze rows per file less the Silver and quarantine rows traced to it: what is left over
     # was superseded or lost. (Two Silver rows cannot share a Bronze row without sharing its key,
     # which duplicate_keys fails; a Silver row on a quarantined row is untraced above.)
@@ -269,9 +293,9 @@ def _unaccounted(bronze: ir.Table, silver: ir.Table, quarantine: ir.Table, spec:
     per_file = left_over.group_by(BRONZE_FILE).aggregate(N=left_over.N.sum())
     incomplete = per_file.filter(per_file.N > 0).select(*BRONZE_FILE)
     candidates = bronze.semi_join(incomplete, BRONZE_FILE).anti_join(quarantine, BRONZE_ROW)
-    valid_keys = candidates.select(KEY=business_key([clean_text(candidates[c]) for c in spec["key"]])).distinct()
-    found = silver.semi_join(valid_keys, silver.BUSINESS_KEY == valid_keys.KEY).select(KEY=silver.BUSINESS_KEY)
-    lost = valid_keys.anti_join(found, "KEY")
+    # The keys typed as Silver holds them.
+    valid_keys = candidates.select(**typed_columns(candidates.select(**{c: clean_text(candidates[c]) for c in key}), spec)).distinct()
+    lost = valid_keys.anti_join(silver, key).select(KEY=_key(key))
     counts = (
         files.aggregate(BRONZE=files.BRONZE_ROWS.sum().fill_null(0))
         .cross_join(quarantine_traced.aggregate(QUARANTINED=quarantine_traced.count()))

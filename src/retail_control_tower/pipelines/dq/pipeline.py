@@ -31,8 +31,18 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "dq_reconciliation",
                 name="check_reconciliation",
             ),
-            Node(checks.check_duplicate_keys, {"params": "params:dq.duplicate_keys", **_tables(SILVER + MODEL)}, "dq_duplicate_keys", name="check_duplicate_keys"),
-            Node(checks.check_not_null_keys, {"params": "params:dq.not_null_keys", **_tables(SILVER + MODEL)}, "dq_not_null_keys", name="check_not_null_keys"),
+            Node(
+                checks.check_duplicate_keys,
+                {"params": "params:dq.duplicate_keys", "specs": "params:ingest.entities", **_tables(SILVER + MODEL)},
+                "dq_duplicate_keys",
+                name="check_duplicate_keys",
+            ),
+            Node(
+                checks.check_not_null_keys,
+                {"params": "params:dq.not_null_keys", "specs": "params:ingest.entities", **_tables(SILVER + MODEL)},
+                "dq_not_null_keys",
+                name="check_not_null_keys",
+            ),
             Node(
                 checks.check_orphan_keys,
                 {"params": "params:dq.orphan_keys", **_tables(sorted({n for fk in checks.FOREIGN_KEYS for n in (fk[0], fk[2])}))},

@@ -108,12 +108,15 @@ def dim_date(orders: ir.Table, returns: ir.Table) -> ir.Table:
 
 
 def fct_order_line(order_items: ir.Table, orders: ir.Table) -> ir.Table:
-    """One row per order line with the order's customer, store, time and channel; amounts net of discount."""
+    """One row per order line with the order's customer, store, time and channel; amounts net of discount.
+
+    The grain is (``ORDER_ID``, ``LINE_NUMBER``). There is no concatenated line key: on 49M lines
+    that text column cost 8 s of the write (DuckDB, 2 cores) and nothing joins on it.
+    """
     lines = order_items.inner_join(orders, "ORDER_ID")
     gross = (lines.QUANTITY * lines.UNIT_PRICE).cast("decimal(18, 2)")
     discount = lines.DISCOUNT_AMOUNT.fill_null(0).cast("decimal(18, 2)")
     return lines.select(
-        ORDER_LINE_KEY=lines.BUSINESS_KEY,
         ORDER_ID=lines.ORDER_ID,
         LINE_NUMBER=lines.LINE_NUMBER,
         CUSTOMER_ID=lines.CUSTOMER_ID,
