@@ -24,7 +24,7 @@ import ibis
 import ibis.expr.types as ir
 import sqlglot
 
-from retail_control_tower.datasets import RawFilesDataset, WarehouseTableDataset
+from retail_control_tower.datasets import RawFileManifestDataset, RawFilesDataset, WarehouseTableDataset
 from retail_control_tower.datasets.raw_files import FILE_COLUMNS
 
 RAW_FILE_TYPES = {"SOURCE_FILE": "string", "SOURCE_ROW": "int64", "FILE_FINGERPRINT": "string", "DUPLICATE_OF": "string"}
@@ -125,6 +125,9 @@ def _input(name: str, catalog, params: dict[str, Any], shadow: _Shadow, memory: 
             value = value[part]
         return value
     dataset = catalog.get(name, fallback_to_runtime_pattern=True)
+    if isinstance(dataset, RawFileManifestDataset):
+        files = {"SOURCE_FILE": "string", "FILE_FINGERPRINT": "string", "RAW_ROWS": "int64"}
+        return shadow.add("RAW", f"{dataset._entity.upper()}_FILES", ibis.schema(files))
     if isinstance(dataset, RawFilesDataset):
         spec = params["ingest"]["entities"][dataset._entity]
         columns = {column.upper(): "string" for column in spec["columns"]} | {c: RAW_FILE_TYPES[c] for c in FILE_COLUMNS}

@@ -78,15 +78,15 @@ def load_bronze(
 def log_loads(run_context: dict[str, Any], specs: dict[str, dict], **tables: ir.Table | None) -> ir.Table:
     """One ``OPS.LOAD_LOG`` row per raw file seen by this run: loaded now, or already loaded before.
 
-    ``tables`` holds ``raw_<entity>`` and ``bronze_<entity>`` for every entity. Raw rows are
-    counted from the files again, independently of the Bronze insert, so DQ can reconcile them.
+    ``tables`` holds ``raw_files_<entity>`` (one row per raw file, with the rows its reader
+    handed over) and ``bronze_<entity>`` for every entity. Raw rows are counted by the reader,
+    apart from what Bronze holds, so DQ can reconcile the two.
     """
     rows = []
     for entity, spec in specs.items():
-        raw, bronze = tables[f"raw_{entity}"], tables[f"bronze_{entity}"]
-        if raw is None:
+        files, bronze = tables[f"raw_files_{entity}"], tables[f"bronze_{entity}"]
+        if files is None:
             continue
-        files = raw.group_by(["SOURCE_FILE", "FILE_FINGERPRINT"]).aggregate(RAW_ROWS=raw.count())
         loads = bronze.group_by("FILE_FINGERPRINT").aggregate(
             FIRST_LOAD_ID=bronze.LOAD_ID.min(),
             LOADED_FILE=bronze.SOURCE_FILE.argmin(bronze.LOAD_ID),

@@ -61,7 +61,7 @@ def _entity_nodes(entity: str) -> list[Node]:
 def _load_log_node() -> Node:
     inputs = {"run_context": "run_context", "specs": "params:ingest.entities"}
     for entity in ENTITIES:
-        inputs[f"raw_{entity}"] = f"raw_{entity}"
+        inputs[f"raw_files_{entity}"] = f"raw_files_{entity}"
         inputs[f"bronze_{entity}"] = f"BRONZE_{entity.upper()}"
     return Node(func=bronze.log_loads, inputs=inputs, outputs="OPS_LOAD_LOG", name="log_loads", tags=["bronze"])
 
