@@ -51,3 +51,18 @@ def test_a_table_without_a_key_is_a_clear_error_when_the_catalog_is_read(tmp_pat
         _dataset(tmp_path / "warehouse.duckdb", table="RETURNS")
     with pytest.raises(DatasetError, match=r"An upsert into SILVER\.RETURNS needs 'on'"):
         _dataset(tmp_path / "warehouse.duckdb", table="RETURNS", on=None)
+
+
+def test_the_upsert_compiles_to_a_snowflake_merge_on_both_key_columns(tmp_path):
+    """Dev and prod upsert on Snowflake: the same statement, in its dialect, must parse."""
+    import sqlglot
+    from sqlglot import expressions as exp
+
+    dataset = _dataset(tmp_path / "warehouse.duckdb")
+    rows = _lines(dataset.connection, "rows", [("O1", 2, 4, "L2")])
+    sql = dataset.merge_sql(rows, ["ORDER_ID", "LINE_NUMBER"], ["ORDER_ID", "LINE_NUMBER", "QUANTITY", "LOAD_ID", "BUSINESS_KEY"], "snowflake")
+    merge = sqlglot.parse_one(sql, read="snowflake")
+    assert isinstance(merge, exp.Merge)
+    assert merge.this.sql("snowflake") == '"SILVER"."ORDER_ITEMS" AS "target"'
+    assert merge.args["on"].sql("snowflake") == '"target"."ORDER_ID" = "source"."ORDER_ID" AND "target"."LINE_NUMBER" = "source"."LINE_NUMBER"'
+    assert "BUSINESS_KEY" not in sql  # a column only the table has is left alone

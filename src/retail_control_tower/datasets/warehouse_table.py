@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import ibis
 import ibis.expr.types as ir
 import sqlglot as sg
 import sqlglot.expressions as sge
@@ -51,11 +52,17 @@ class WarehouseTableDataset(TableDataset):
     def _merge(self, data: ir.Table, keys: list[str]) -> None:
         """``MERGE`` the rows into the table: update the rows whose key columns match, insert the rest."""
         target_columns = self.connection.get_schema(self._table_name, database=self._database).names
+        self.connection.raw_sql(self.merge_sql(data, keys, target_columns))
+
+    def merge_sql(self, data: ir.Table, keys: list[str], target_columns: list[str], dialect: str | None = None) -> str:
+        """The ``MERGE`` statement of an upsert of ``data`` into this table: in the engine's
+        dialect, or in ``dialect`` (as another engine would run it)."""
         missing = [c for c in keys if c not in data.columns or c not in target_columns]
         if missing:
             raise DatasetError(f"Upsert key {missing} is not a column of both the rows and {self._database}.{self._table_name}")
         columns = [c for c in target_columns if c in data.columns]
-        dialect = self.connection.dialect
+        source = ibis.to_sql(data, dialect=dialect) if dialect else self.connection.compile(data)
+        dialect = dialect or self.connection.dialect
 
         def column(name: str, table: str | None = None) -> sge.Column:
             return sg.column(name, table=table, quoted=True)
@@ -73,11 +80,11 @@ class WarehouseTableDataset(TableDataset):
                 ),
             ),
             into=sg.table(self._table_name, db=self._database, quoted=True).as_(sg.to_identifier("target", quoted=True), table=True),
-            using=f"({self.connection.compile(data)}) AS {sg.to_identifier('source', quoted=True).sql(dialect)}",
+            using=f"({source}) AS {sg.to_identifier('source', quoted=True).sql(dialect)}",
             on=sg.and_(*[column(c, "target").eq(column(c, "source")) for c in keys]),
             dialect=dialect,
         )
-        self.connection.raw_sql(merge.sql(dialect=dialect))
+        return merge.sql(dialect=dialect)
 
     def _describe(self) -> dict[str, Any]:
         described = super()._describe()
