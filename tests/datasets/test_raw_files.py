@@ -72,27 +72,28 @@ def test_a_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path):
     assert [(r["STORE_ID"], r["REGION"], r["SOURCE_ROW"]) for r in rows] == [("S1", "north", 1)]
 
 
-def test_the_file_manifest_counts_the_rows_the_stream_handed_over_and_recounts_otherwise(tmp_path, monkeypatch):
+def test_the_file_manifest_counts_the_rows_the_stream_handed_over_and_reads_only_the_others(tmp_path, monkeypatch):
     (tmp_path / "stores.csv").write_text("store_id,region\nS1,north\nS2,south\nS3,east\n")
-    (tmp_path / "stores_more.csv").write_text("store_id,region\nS4,west\n")
     manifest = raw_files.RawFileManifestDataset(directory=str(tmp_path), entity="stores", connection={"backend": "duckdb", "database": ":memory:"})
+    # Bronze streams stores.csv in this run; stores_more.csv arrives after, so nothing streamed it.
+    assert _dataset(tmp_path).load().count().to_pyarrow().as_py() == 3
+    (tmp_path / "stores_more.csv").write_text("store_id,region\nS4,west\n")
+    read = []
+    original = raw_files.RawFilesDataset._read
+    monkeypatch.setattr(raw_files.RawFilesDataset, "_read", lambda self, path, *a: read.append(path.name) or original(self, path, *a))
 
     def rows():
         return sorted(tuple(r.values()) for r in manifest.load().to_pyarrow().to_pylist())
 
-    digest = raw_files._sha256(tmp_path / "stores.csv")
-    # Nothing streamed yet in this process: the files are read and counted.
-    assert [(f, n) for f, _, n in rows()] == [("stores.csv", 3), ("stores_more.csv", 1)]
-    assert rows()[0][1] == digest
-    # Once Bronze streamed a file, its count is what the stream handed over, without reading again.
-    table = _dataset(tmp_path).load()
-    assert table.count().to_pyarrow().as_py() == 4
-    monkeypatch.setattr(raw_files.RawFilesDataset, "_read", lambda *a, **k: pytest.fail("read again"))
-    assert [(f, n) for f, _, n in rows()] == [("stores.csv", 3), ("stores_more.csv", 1)]
-    # A changed file is a different file: counted again.
-    monkeypatch.undo()
-    (tmp_path / "stores_more.csv").write_text("store_id,region\nS4,west\nS5,north\n")
-    assert [(f, n) for f, _, n in rows()] == [("stores.csv", 3), ("stores_more.csv", 2)]
+    assert rows() == [
+        ("stores.csv", raw_files._sha256(tmp_path / "stores.csv"), 3),
+        ("stores_more.csv", raw_files._sha256(tmp_path / "stores_more.csv"), 1),
+    ]
+    assert read == ["stores_more.csv"]  # the streamed file's count is the stream's
+    # A changed file is a different file: read and counted again.
+    (tmp_path / "stores.csv").write_text("store_id,region\nS1,north\n")
+    assert [(f, n) for f, _, n in rows()] == [("stores.csv", 1), ("stores_more.csv", 1)]
+    assert read == ["stores_more.csv", "stores.csv"]
 
 
 def test_the_file_manifest_of_an_entity_without_files_is_none(tmp_path):

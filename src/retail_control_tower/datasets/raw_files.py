@@ -192,12 +192,11 @@ class RawFileManifestDataset(RawFilesDataset):
             return None
         rows = []
         for path in files:
-            relative = path.relative_to(self._directory).as_posix()
+            relative, digest = path.relative_to(self._directory).as_posix(), self._digest(path)
             counted = _ROWS_READ.get(_file_key(path))
             if counted is None:
-                digest = self._digest(path)
                 counted = self._read(path, relative, digest, None).count().to_pyarrow().as_py()
-            rows.append({"SOURCE_FILE": relative, "FILE_FINGERPRINT": self._digest(path), "RAW_ROWS": counted})
+            rows.append({"SOURCE_FILE": relative, "FILE_FINGERPRINT": digest, "RAW_ROWS": counted})
         schema = pa.schema([("SOURCE_FILE", pa.string()), ("FILE_FINGERPRINT", pa.string()), ("RAW_ROWS", pa.int64())])
         return ibis.memtable(pa.Table.from_pylist(rows, schema=schema))
 
