@@ -7,7 +7,7 @@ from datetime import datetime
 import ibis
 import pytest
 
-from retail_control_tower.pipelines.dq import checks
+from retail_control_tower.pipelines.dq import checks, reconciliation
 from retail_control_tower.pipelines.dq.gate import DataQualityError, collect_results, enforce_gate
 
 RUN = {"run_id": "2026-11-26T10.00.00.000Z", "env": "test", "started_at": datetime(2026, 11, 26, 10, 0, 0)}
@@ -91,7 +91,7 @@ def test_reconciliation_finds_a_lost_row_and_a_raw_bronze_mismatch(con):
     silver = ibis.memtable({"STORE_ID": ["S1"], "LOAD_ID": ["L1"], "SOURCE_FILE": ["stores.csv"], "SOURCE_ROW": [1]})
     quarantine = ibis.memtable({"LOAD_ID": ["L1"], "SOURCE_FILE": ["stores.csv"], "SOURCE_ROW": [3]})
     log = ibis.memtable({"RUN_ID": ["L1"], "SOURCE_FILE": ["stores.csv"], "RAW_ROWS": [4], "BRONZE_ROWS": [3]})
-    result = checks.check_reconciliation(
+    result = reconciliation.check_reconciliation(
         BASE, {"stores": {"key": ["STORE_ID"], "columns": {"STORE_ID": {"type": "string"}}}}, log,
         BRONZE_STORES=bronze, SILVER_STORES=silver, SILVER_STORES_QUARANTINE=quarantine,
     )
@@ -104,7 +104,7 @@ def test_reconciliation_finds_a_lost_row_and_a_raw_bronze_mismatch(con):
 
 def _reconcile(con, bronze: dict, silver: dict, quarantine: dict) -> dict:
     log = ibis.memtable({"RUN_ID": ["L2"], "SOURCE_FILE": ["orders_2.csv"], "RAW_ROWS": [2], "BRONZE_ROWS": [2]})
-    result = checks.check_reconciliation(
+    result = reconciliation.check_reconciliation(
         BASE, {"orders": ORDERS}, log,
         BRONZE_ORDERS=ibis.memtable(bronze), SILVER_ORDERS=ibis.memtable(silver),
         SILVER_ORDERS_QUARANTINE=ibis.memtable(quarantine, schema={"LOAD_ID": "string", "SOURCE_FILE": "string", "SOURCE_ROW": "int64"}),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from retail_control_tower.pipelines.dq import checks, gate
+from retail_control_tower.pipelines.dq import checks, gate, reconciliation
 from retail_control_tower.pipelines.ingest.pipeline import ENTITIES
 
 SILVER = [f"SILVER_{e.upper()}" for e in ENTITIES]
@@ -21,7 +21,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(
-                checks.check_reconciliation,
+                reconciliation.check_reconciliation,
                 {
                     "params": "params:dq.reconciliation",
                     "specs": "params:ingest.entities",

@@ -7,6 +7,8 @@ from typing import Callable
 import ibis
 import ibis.expr.types as ir
 
+from retail_control_tower.pipelines.ingest.silver import business_key
+
 RESULT_SCHEMA = ibis.schema(
     {
         "CHECK_NAME": "string",
@@ -19,6 +21,11 @@ RESULT_SCHEMA = ibis.schema(
         "SAMPLE_KEYS": "string",
     }
 )
+
+
+def key_text(columns: list[str]) -> Callable[[ir.Table], ir.StringValue]:
+    """A row's key as one text, as the quarantine shows it (``O0001|2``): how results name offenders."""
+    return lambda t: business_key([t[c].cast("string") for c in columns])
 
 
 def table_label(dataset_name: str) -> str:
