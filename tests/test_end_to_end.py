@@ -15,9 +15,6 @@ from retail_control_tower.pipelines.ingest.pipeline import ENTITIES
 # Enough history for the default churn evaluation: 18 months give 12 labelled month ends
 # (4 CV folds and a holdout, each with training snapshots whose 90-day label window has ended).
 SMALL = {"synthetic": {"customers": 500, "stores": 6, "products": 60, "history_days": 540, "target_order_lines": 25000}}
-# A holdout of a few hundred customers measures ECE with a noise of a few hundredths, so the
-# default 0.02 limit (meant for tens of thousands) would rightly refuse every model here.
-SMALL_HOLDOUT = {"train_eval": {"promotion": {"max_holdout_ece": 0.1}}}
 ALERTS = {"alerts": {"enabled": True, "webhooks": [{"name": "e2e", "format": "slack", "url_credential": "e2e_slack"}]}}
 
 
@@ -36,7 +33,9 @@ def warehouse_after_a_run(tmp_path_factory):
     workspace.run("generate", params=SMALL)
     with webhook_server() as (base, received):
         monkeypatch.setenv("RCT_WEBHOOK_E2E_SLACK", f"{base}/slack")
-        workspace.run(params={**SMALL_HOLDOUT, **ALERTS})
+        # The default calibration limit: it widens to the ECE noise of a holdout of a few hundred
+        # customers, so a small business gets a champion without tuning.
+        workspace.run(params=ALERTS)
     workspace.alerts = received
     yield workspace
     monkeypatch.undo()
@@ -104,7 +103,10 @@ def test_default_run_trains_registers_a_champion_and_scores_every_eligible_custo
     version, variant, alias, decision, mlflow_run = registry[0]
     assert (version, alias, decision) == ("1", "champion", "promoted") and variant != "legacy_rfm" and mlflow_run
     variants = {v for (v,) in ws.rows("SELECT DISTINCT VARIANT FROM ML.MODEL_METRICS")}
-    assert variants == {"legacy_rfm", "logreg", "logreg_calibrated", "logreg_calibrated_ext", "hgb_ext", "hgb_calibrated_ext"}
+    assert variants == {"legacy_rfm", "bgnbd", "logreg", "logreg_calibrated", "logreg_calibrated_ext", "hgb_ext", "hgb_calibrated_ext"}
+    for baseline in ("legacy_rfm", "bgnbd"):  # the baselines are in every metrics, decile and calibration table
+        assert ws.scalar(f"SELECT COUNT(*) FROM ML.MODEL_DECILES WHERE VARIANT = '{baseline}'") == 10
+        assert ws.scalar(f"SELECT COUNT(*) FROM ML.MODEL_CALIBRATION WHERE VARIANT = '{baseline}'") > 0
     splits = {s for (s,) in ws.rows("SELECT DISTINCT SPLIT FROM ML.MODEL_METRICS")}
     assert splits == {"fold_1", "fold_2", "fold_3", "fold_4", "holdout"}
     assert ws.scalar("SELECT COUNT(*) FROM ML.MODEL_DECILES WHERE VARIANT = 'hgb_ext'") == 10
@@ -121,7 +123,7 @@ def test_default_run_trains_registers_a_champion_and_scores_every_eligible_custo
 def test_train_eval_and_scoring_each_run_alone_on_an_earlier_run_s_tables(warehouse_after_a_run):
     ws = warehouse_after_a_run
     metrics_before = ws.count("ML.MODEL_METRICS")
-    ws.run("train_eval", params=SMALL_HOLDOUT)
+    ws.run("train_eval")
     registry = ws.rows("SELECT MODEL_VERSION, ALIAS, DECISION, REASON FROM ML.MODEL_REGISTRY ORDER BY RECORDED_AT, MODEL_VERSION")
     assert registry[0][0] == "1" and any(row[0] == "2" for row in registry)
     second = next(row for row in registry if row[0] == "2")

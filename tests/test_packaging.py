@@ -51,7 +51,7 @@ def test_the_wheel_installs_in_a_fresh_environment_and_runs_end_to_end(tmp_path)
     script = str(venv / "bin" / "retail-control-tower")
     common = ["--conf-source", str(conf)]
     _run([script, *common, "--pipeline", "generate", "--params", SMALL], cwd=workdir, env=env, timeout=600)
-    _run([script, *common, "--params", "train_eval.promotion.max_holdout_ece=0.1"], cwd=workdir, env=env, timeout=900)
+    _run([script, *common], cwd=workdir, env=env, timeout=900)
     _run([script, *common, "--pipeline", "smoke"], cwd=workdir, env=env, timeout=300)
 
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
+from retail_control_tower.pipelines.scoring.pipeline import champion_check
+
 # Pipelines that make up a normal run, in data-flow order. ``generate`` only writes
 # synthetic raw files and is run explicitly (``make run`` does it when data/01_raw is empty).
 DEFAULT_PIPELINES = ("ingest", "dq", "features", "train_eval", "scoring", "reporting")
@@ -12,8 +14,13 @@ DEFAULT_PIPELINES = ("ingest", "dq", "features", "train_eval", "scoring", "repor
 
 def register_pipelines() -> dict[str, Pipeline]:
     pipelines = find_pipelines(raise_errors=True)
+    # Without a champion, `--pipeline scoring` fails once scoring is done; the default run fails
+    # only after the report that says why has been written.
+    if "scoring" in pipelines:
+        pipelines["scoring"] = pipelines["scoring"] + champion_check()
     # `kedro run --pipeline X` loads only X, so the default is built from what was loaded.
-    pipelines["__default__"] = sum(
-        (pipelines[name] for name in DEFAULT_PIPELINES if name in pipelines), Pipeline([])
-    )
+    default = sum((pipelines[name] for name in DEFAULT_PIPELINES if name in pipelines), Pipeline([]))
+    if "scoring" in pipelines and "reporting" in pipelines:
+        default = (default - champion_check()) + champion_check("control_tower_report")
+    pipelines["__default__"] = default
     return pipelines

@@ -217,7 +217,7 @@ def test_an_empty_report_renders_with_no_data_sentences():
     empty = render_report(_data())
     parsed = _parse(empty)
     assert parsed.headings == HEADINGS and parsed.urls == [] and empty.count("plotly.js v") == 1
-    assert "No champion yet: run <code>kedro run --pipeline train_eval</code>." in empty
+    assert "No champion yet: no model has been trained. Run <code>kedro run --pipeline train_eval</code>." in empty
     # decisions, holdout metrics, model figures, CV, dq, freshness, sales, runs
     assert empty.count("No data yet") == 8
     assert "plotly-graph-div" not in empty

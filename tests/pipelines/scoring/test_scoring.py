@@ -53,7 +53,9 @@ def champion():
 
 def test_every_eligible_customer_is_scored_once_with_deciles_and_bands(features, champion):
     con = ibis.duckdb.connect()
-    scores = con.to_pyarrow(nodes.score_customers(features, champion, None, PARAMS, RUN)).to_pandas()
+    table, outcome = nodes.score_customers(features, champion, None, PARAMS, RUN)
+    scores = con.to_pyarrow(table).to_pandas()
+    assert outcome["scored"] is True and "v3" in outcome["message"]
     assert list(scores.columns) == list(tables.CUSTOMER_CHURN_SCORE.names)
     assert len(scores) == 2503 and scores.CUSTOMER_ID.is_unique
     assert set(scores.SCORE_DATE) == {date(2026, 11, 26)}
@@ -68,8 +70,8 @@ def test_every_eligible_customer_is_scored_once_with_deciles_and_bands(features,
 
 def test_chunk_size_does_not_change_the_scores(features, champion):
     con = ibis.duckdb.connect()
-    one = con.to_pyarrow(nodes.score_customers(features, champion, None, {**PARAMS, "chunk_rows": 100_000}, RUN)).to_pandas()
-    many = con.to_pyarrow(nodes.score_customers(features, champion, None, {**PARAMS, "chunk_rows": 97}, RUN)).to_pandas()
+    one = con.to_pyarrow(nodes.score_customers(features, champion, None, {**PARAMS, "chunk_rows": 100_000}, RUN)[0]).to_pandas()
+    many = con.to_pyarrow(nodes.score_customers(features, champion, None, {**PARAMS, "chunk_rows": 97}, RUN)[0]).to_pandas()
     merged = one.merge(many, on="CUSTOMER_ID", suffixes=("_one", "_many"))
     assert len(merged) == 2503
     np.testing.assert_allclose(merged.CHURN_PROBABILITY_one, merged.CHURN_PROBABILITY_many)
@@ -83,14 +85,19 @@ def test_legacy_scores_have_the_same_shape(features):
     assert set(legacy.VARIANT) == {"legacy_rfm"} and legacy.CHURN_PROBABILITY.between(0, 1).all()
 
 
-def test_scoring_without_a_champion_says_what_to_run(features):
+def test_scoring_without_a_champion_writes_nothing_and_then_says_what_to_run(features):
+    # Scoring writes no row (so the report can still be built), and require_champion then fails
+    # the run with the reason.
+    table, outcome = nodes.score_customers(features, None, None, PARAMS, RUN)
+    assert ibis.duckdb.connect().to_pyarrow(table).num_rows == 0 and outcome["scored"] is False
     with pytest.raises(nodes.NoChampionError, match="kedro run --pipeline train_eval"):
-        nodes.score_customers(features, None, None, PARAMS, RUN)
+        nodes.require_champion(outcome)
     registry = ibis.memtable(
         {"RUN_ID": ["r1"], "DECIDED_AT": [datetime(2026, 11, 1)], "REASON": ["hgb_ext not promoted: holdout ECE 0.0500 > 0.02"]}
     )
+    _, outcome = nodes.score_customers(features, None, registry, PARAMS, RUN)
     with pytest.raises(nodes.NoChampionError, match="did not promote one: hgb_ext not promoted: holdout ECE"):
-        nodes.score_customers(features, None, registry, PARAMS, RUN)
+        nodes.require_champion(outcome, "the report, written first")
 
 
 def _scores(day: date, customers: list[str], probability: float = 0.5) -> pd.DataFrame:

@@ -7,7 +7,11 @@ import pandas as pd
 
 from retail_control_tower.pipelines.train_eval.nodes import labelled_frame
 
-PARAMS = {"feature_sets": {"base": {"numeric": ["RECENCY_DAYS"], "categorical": []}}}
+PARAMS = {
+    "feature_sets": {"base": {"numeric": ["RECENCY_DAYS"], "categorical": []}},
+    "variants": {"logreg": {"kind": "logistic_regression", "feature_set": "base"}},
+    "sample_buckets": 10_000,
+}
 
 
 def _features(customers: int) -> ibis.Table:

@@ -22,6 +22,11 @@ def _frame(n: int, seed: int) -> pd.DataFrame:
     frame.loc[rng.random(n) < 0.2, "DAYS_SINCE_LAST_RETURN"] = np.nan  # missing values, as in real features
     frame["LOYALTY_TIER"] = rng.choice(["bronze", "silver", "gold", "unknown"], n)
     frame["HOME_STORE_ID"] = rng.choice([f"S{i}" for i in range(12)], n)
+    # A purchase history a BG/NBD can read: the first purchase before the last, whole orders.
+    frame["TENURE_DAYS"] = frame.RECENCY_DAYS + rng.gamma(2.0, 100.0, n)
+    frame["LIFETIME_ORDERS"] = 1 + rng.poisson(frame.TENURE_DAYS / 60)
+    frame["SNAPSHOT_DATE"] = pd.Timestamp("2026-06-30")
+    frame["LABEL_WINDOW_END"] = pd.Timestamp("2026-09-28")
     risk = frame.RECENCY_DAYS / 20 - frame.FREQUENCY / 20
     frame["CHURNED"] = (rng.random(n) < 1 / (1 + np.exp(-risk))).astype("int8")
     return frame
@@ -32,18 +37,21 @@ def test_every_configured_variant_fits_and_scores_probabilities(name):
     variant = PARAMS["variants"][name]
     train, calibrate, score = _frame(3000, 1), _frame(1000, 2), _frame(500, 3)
     score["HOME_STORE_ID"] = "S_NEW"  # a store never seen in training must not break scoring
-    model = fit_variant(variant, PARAMS["feature_sets"], train, calibrate, seed=0)
+    model = fit_variant(variant, PARAMS, train, calibrate)
     probability = model.predict_proba(score)[:, 1]
     assert probability.shape == (500,) and np.all((probability >= 0) & (probability <= 1))
     assert isinstance(model, CalibratedClassifierCV) == bool(variant.get("calibration"))
-    if variant["kind"] != "legacy_rfm":  # learned the planted signal
+    if variant["kind"] == "bgnbd":  # unsupervised: these customers never drop out, so a faster buyer is likelier to buy
+        pace = score.LIFETIME_ORDERS / score.TENURE_DAYS
+        assert np.corrcoef(probability, pace)[0, 1] < -0.3
+    elif variant["kind"] != "legacy_rfm":  # learned the planted signal
         assert np.corrcoef(probability, score.RECENCY_DAYS - score.FREQUENCY)[0, 1] > 0.3
     assert set(feature_columns(variant, PARAMS["feature_sets"])) <= set(train.columns)
 
 
 def test_calibrated_variant_without_calibration_snapshots_is_an_error():
     with pytest.raises(ValueError, match="calibration"):
-        fit_variant(PARAMS["variants"]["hgb_calibrated_ext"], PARAMS["feature_sets"], _frame(500, 1), None, seed=0)
+        fit_variant(PARAMS["variants"]["hgb_calibrated_ext"], PARAMS, _frame(500, 1), None)
 
 
 def test_legacy_rfm_quintiles():

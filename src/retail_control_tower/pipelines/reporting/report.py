@@ -154,8 +154,18 @@ def _champion_section(data: ReportData) -> list[str]:
         name, version, trained = (text(champion.get(k)) for k in ("MODEL_NAME", "MODEL_VERSION", "TRAINED_AT"))
         note = f"{name} version {version} · trained {trained}"
         head = cards([("champion", text(champion.get("VARIANT")), note)])
+    elif data.decisions.empty:
+        head = "<p class='nodata'>No champion yet: no model has been trained. Run <code>kedro run --pipeline train_eval</code>.</p>"
     else:
-        head = "<p class='nodata'>No champion yet: run <code>kedro run --pipeline train_eval</code>.</p>"
+        last = data.decisions.sort_values("DECIDED_AT").iloc[-1]
+        head = (
+            f"<p class='nodata'><b>No champion: customers were not scored.</b> The latest training run "
+            f"({text(last.get('RUN_ID'))}) did not promote its challenger {text(last.get('VARIANT'))}: "
+            f"{text(last.get('REASON'))}</p><p>What to do: read each variant's figures below and in "
+            "ML.MODEL_METRICS; if the data are right, give training more history or relax "
+            "<code>train_eval.calibration_limit</code> / <code>train_eval.promotion</code> with care, then run "
+            "<code>kedro run --pipeline train_eval</code> and <code>kedro run --pipeline scoring</code>.</p>"
+        )
     headers = {"MODEL_VERSION": "version", "VARIANT": "variant", "ALIAS": "alias", "DECISION": "decision", "REASON": "reason"}
     if data.decisions.empty:
         decisions = no_data("the latest train_eval run recorded no champion/challenger decisions.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import ibis.expr.types as ir
@@ -12,6 +13,7 @@ from retail_control_tower.ml import tables
 from retail_control_tower.ml.publication import RegisteredModel
 from retail_control_tower.pipelines.train_eval.variants import LegacyRfmScore
 
+logger = logging.getLogger(__name__)
 NOT_FEATURES = {"CUSTOMER_ID", "SNAPSHOT_DATE", "IS_SCORING", "LABEL_WINDOW_END", "CHURNED", "FEATURES_RUN_ID", "COMPUTED_AT"}
 
 
@@ -57,14 +59,23 @@ def score_customers(
     registry: ir.Table | None,
     params: dict[str, Any],
     run_context: dict[str, Any],
-) -> ir.Table:
-    """ML.CUSTOMER_CHURN_SCORE rows for the latest data date, scored chunk by chunk.
+) -> tuple[ir.Table, dict[str, Any]]:
+    """ML.CUSTOMER_CHURN_SCORE rows for the latest data date, scored chunk by chunk, and the
+    outcome (``scored``, ``message``) that :func:`require_champion` judges.
 
-    ``registry`` (ML.MODEL_REGISTRY) orders scoring after training in a full run and explains
-    a missing champion.
+    Without a champion no row is written (the table keeps its earlier dates) and the outcome
+    says why: the run goes on to reporting, which shows it, and then fails in
+    ``require_champion``. ``registry`` (ML.MODEL_REGISTRY) orders scoring after training in a
+    full run and explains a missing champion.
     """
     if champion is None:
-        raise NoChampionError(_no_champion_message(registry))
+        message = _no_champion_message(registry)
+        logger.error("%s", message)
+        empty = pd.DataFrame({"CUSTOMER_ID": [], "SCORE_DATE": pd.to_datetime([]), "CHURN_PROBABILITY": []})
+        unscored = {"MODEL_NAME": None, "MODEL_VERSION": None, "VARIANT": None}
+        return _finish(empty, params, unscored, run_context), {
+            "scored": False, "message": message,
+        }
     rows = _scoring_rows(features)
     columns = [c for c in rows.columns if c not in NOT_FEATURES]
     parts = []
@@ -84,7 +95,18 @@ def score_customers(
     if not parts:
         raise ValueError("ML.CUSTOMER_FEATURES has no customer at the scoring date: run the `features` pipeline.")
     model = {"MODEL_NAME": champion.model_name, "MODEL_VERSION": str(champion.version), "VARIANT": champion.variant}
-    return _finish(pd.concat(parts, ignore_index=True), params, model, run_context)
+    scored = _finish(pd.concat(parts, ignore_index=True), params, model, run_context)
+    return scored, {"scored": True, "message": f"scored with champion {champion.model_name} v{champion.version} ({champion.variant})"}
+
+
+def require_champion(outcome: dict[str, Any], *written_first: Any) -> None:
+    """Fails the run with ``NoChampionError`` when scoring found no champion.
+
+    In a full run this is the last node (``written_first`` are the report's outputs), so the
+    report and the REPORTING views that explain the missing champion exist when the run fails.
+    """
+    if not outcome["scored"]:
+        raise NoChampionError(outcome["message"])
 
 
 def _no_champion_message(registry: ir.Table | None) -> str:

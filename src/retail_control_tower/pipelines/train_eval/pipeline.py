@@ -11,12 +11,13 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(nodes.labelled_frame, ["ML_CUSTOMER_FEATURES", "params:train_eval"], "training_frame", name="labelled_frame"),
-            Node(nodes.cross_validate, ["training_frame", "params:train_eval"], "cv_metrics", name="cross_validate"),
-            Node(nodes.evaluate_holdout, ["training_frame", "params:train_eval"], "holdout_evaluation", name="evaluate_holdout"),
-            Node(nodes.choose_challenger, ["cv_metrics", "params:train_eval"], "challenger", name="choose_challenger"),
+            Node(nodes.screen_features, ["training_frame", "params:train_eval"], "training_config", name="screen_features"),
+            Node(nodes.cross_validate, ["training_frame", "training_config"], "cv_metrics", name="cross_validate"),
+            Node(nodes.evaluate_holdout, ["training_frame", "training_config"], "holdout_evaluation", name="evaluate_holdout"),
+            Node(nodes.choose_challenger, ["cv_metrics", "training_config"], "challenger", name="choose_challenger"),
             Node(
                 nodes.decide_promotion,
-                ["holdout_evaluation", "challenger", "champion_model", "params:train_eval"],
+                ["holdout_evaluation", "challenger", "champion_model", "training_config"],
                 "promotion_decision",
                 name="decide_promotion",
             ),
@@ -33,7 +34,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "holdout": "holdout_evaluation",
                     "challenger": "challenger",
                     "decision": "promotion_decision",
-                    "params": "params:train_eval",
+                    "params": "training_config",
                     "run_context": "run_context",
                 },
                 "churn_model_registry",
