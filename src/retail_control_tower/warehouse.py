@@ -19,6 +19,7 @@ Nothing found is an immediate error naming all three places, before any network 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -118,6 +119,8 @@ def connect(engine: Mapping[str, Any], environ: Mapping[str, str] = os.environ) 
 
     config = dict(engine)
     backend = config.pop("backend")
+    if backend == "duckdb":
+        _create_folder_of(config.get("database"), read_only=bool(config.get("read_only")))
     if backend != "snowflake":
         return getattr(ibis, backend).connect(**config)
     from snowflake.snowpark import Session  # noqa: PLC0415
@@ -128,3 +131,11 @@ def connect(engine: Mapping[str, Any], environ: Mapping[str, str] = os.environ) 
         if config.get(option):
             settings[option] = config[option]
     return ibis.snowflake.from_snowpark(Session.builder.configs(settings).create())
+
+
+def _create_folder_of(database: Any, read_only: bool) -> None:
+    """Creates the folder of a DuckDB file, so a first run into a new ``RCT_DATA_DIR`` works:
+    DuckDB creates a missing file but not a missing folder (``IO Error: Cannot open file``)."""
+    if read_only or not database or str(database) == ":memory:" or re.match(r"[A-Za-z][\w+.-]+:", str(database)):
+        return  # in memory, read-only (the file must exist), or not a local path (``md:`` MotherDuck)
+    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
