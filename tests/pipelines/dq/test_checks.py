@@ -59,15 +59,35 @@ def test_orphan_keys_name_the_missing_members(con):
     ]
 
 
+EVENT_DATES = {"min": "2000-01-01", "max_future_days": 1, "reference_time": None}
+FRESHNESS = {"warn_after_hours": 48, "error_after_hours": 168}
+
+
 def test_freshness_has_a_warn_age_and_an_error_age(con):
     lines = ibis.memtable({"ORDER_TS": [datetime(2026, 11, 20, 10, 0, 0), datetime(2026, 11, 22, 10, 0, 0)]})
-    params = {"warn_after_hours": 48, "error_after_hours": 168, "reference_time": None}
-    rows = {r["CHECK_NAME"]: r for r in _results(con, checks.check_freshness(params, RUN, lines))}
+    rows = {r["CHECK_NAME"]: r for r in _results(con, checks.check_freshness(FRESHNESS, EVENT_DATES, RUN, lines))}
     assert rows["freshness_warn"]["OBSERVED"] == pytest.approx(96.0)
     assert (rows["freshness_warn"]["STATUS"], rows["freshness_error"]["STATUS"]) == ("fail", "pass")
-    historical = {**params, "reference_time": "2026-11-22T12:00:00"}
-    rows = {r["CHECK_NAME"]: r for r in _results(con, checks.check_freshness(historical, RUN, lines))}
+    historical = {**EVENT_DATES, "reference_time": "2026-11-22T12:00:00"}
+    rows = {r["CHECK_NAME"]: r for r in _results(con, checks.check_freshness(FRESHNESS, historical, RUN, lines))}
     assert rows["freshness_warn"]["OBSERVED"] == pytest.approx(2.0) and rows["freshness_warn"]["STATUS"] == "pass"
+
+
+def test_value_ranges_take_the_order_dates_from_event_dates(con):
+    lines = ibis.memtable({
+        "ORDER_ID": ["O1", "O2", "O3"], "LINE_NUMBER": [1, 1, 1], "QUANTITY": [1, 1, 1], "UNIT_PRICE": [1.0] * 3,
+        "DISCOUNT_AMOUNT": [0.0] * 3, "GROSS_AMOUNT": [1.0] * 3,
+        "ORDER_DATE": [datetime(1996, 12, 31).date(), datetime(1997, 6, 1).date(), datetime(1999, 1, 3).date()],
+    })
+    returns = ibis.memtable(ibis.schema(
+        {"RETURN_ID": "string", "ORDER_ID": "string", "LINE_NUMBER": "int64", "QUANTITY": "int64", "RETURN_DATE": "date", "ORDER_DATE": "date"}
+    ).to_pyarrow().empty_table())
+    historical = {"min": "1997-01-01", "max_future_days": 1, "reference_time": "1998-12-31T23:59:59"}
+    rows = _results(con, checks.check_value_ranges(BASE, historical, RUN, lines, returns))
+    dates = [r for r in rows if r["DETAIL"].startswith("ORDER_DATE")]
+    assert [(r["STATUS"], r["OBSERVED"], r["SAMPLE_KEYS"], r["DETAIL"]) for r in dates] == [
+        ("fail", 2, "O1|1, O3|1", "ORDER_DATE outside [1997-01-01, 1999-01-01] (event_dates)")
+    ]
 
 
 def test_volume_anomaly_compares_the_latest_load_with_the_trailing_mean(con):
@@ -183,3 +203,4 @@ def test_gate_stops_on_a_failed_error_check_and_names_it(con):
     assert _results(con, enforce_gate(warnings_only, RUN))[0] | {"CHECKED_AT": None} == {
         "RUN_ID": RUN["run_id"], "CHECKS": 1, "FAILED_WARNINGS": 1, "PASSED": True, "CHECKED_AT": None
     }
+

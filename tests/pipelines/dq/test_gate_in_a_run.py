@@ -10,6 +10,7 @@ from retail_control_tower.pipelines.dq.gate import DataQualityError
 
 def _stale(tables: dict) -> dict:
     """The same retailer, a year older: every sale is far past the freshness error age."""
+    tables["customers"] = [[c[0], f"2024-0{i + 1}-01", *c[2:]] for i, c in enumerate(tables["customers"])]
     tables["orders"] = [[o[0], o[1], o[2], "2025-0" + str(i + 1) + "-15 10:00:00", o[4]] for i, o in enumerate(tables["orders"])]
     tables["returns"] = [[r[0], r[1], r[2], "2025-03-01 10:00:00", *r[4:]] for r in tables["returns"]]
     return tables
@@ -27,5 +28,6 @@ def test_stale_data_stops_the_run_and_is_recorded(workspace):
 
 def test_a_historical_data_set_is_judged_at_its_own_reference_time(workspace):
     workspace.write_retailer(_stale(small_retailer()))
-    workspace.run("ingest", "dq", params={"dq": {"freshness": {"reference_time": "2025-04-16T00:00:00"}}})
+    workspace.run("ingest", "dq", params={"event_dates": {"reference_time": "2025-04-16T00:00:00"}})
     assert workspace.scalar("SELECT PASSED FROM OPS.DQ_GATE") is True
+

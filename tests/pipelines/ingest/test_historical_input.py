@@ -3,7 +3,23 @@ exist yet, 1990s dates in a minimal input of orders + order items, and nothing l
 
 from __future__ import annotations
 
+import pytest
 from conftest import small_retailer
+
+from retail_control_tower.pipelines.dq.gate import DataQualityError
+
+# The little retailer's orders and lines, placed in 1997-1998 (the newest order on 1998-12-30).
+ORDER_TS = ["1997-03-14 10:00:00", "1997-11-02 15:30:00", "1998-06-20 09:15:00", "1998-12-30 12:00:00"]
+
+
+def _historical() -> dict[str, list[list]]:
+    tables = small_retailer()
+    orders = [[*order[:3], ts, order[4]] for order, ts in zip(tables["orders"], ORDER_TS)]
+    return {"orders": orders, "order_items": tables["order_items"]}
+
+
+def _failed_checks(workspace) -> list[tuple[str, str, str]]:
+    return workspace.rows("SELECT CHECK_NAME, TABLE_NAME, SEVERITY FROM OPS.DQ_RESULTS WHERE STATUS = 'fail' ORDER BY 1, 2")
 
 
 def test_the_first_run_creates_a_data_folder_that_does_not_exist(workspace, monkeypatch):
@@ -14,3 +30,35 @@ def test_the_first_run_creates_a_data_folder_that_does_not_exist(workspace, monk
     workspace.run("ingest")
     assert workspace.warehouse.is_file()
     assert workspace.count("MODEL.FCT_ORDER_LINE") == 6
+
+
+def test_one_setting_opens_the_date_range_for_ingest_and_dq_alike(workspace):
+    workspace.write_retailer(_historical())
+    with pytest.raises(DataQualityError) as stopped:
+        workspace.run("ingest", "dq", params={"event_dates": {"min": "1997-01-01"}})
+    # The one override reached both: nothing quarantined, dq's date range passes; only the
+    # freshness, judged at the run's start, fails.
+    assert workspace.count("SILVER.ORDERS_QUARANTINE") == workspace.count("SILVER.ORDER_ITEMS_QUARANTINE") == 0
+    assert workspace.count("MODEL.FCT_ORDER_LINE") == 6
+    assert workspace.rows("SELECT DISTINCT STATUS FROM OPS.DQ_RESULTS WHERE CHECK_NAME = 'value_ranges'") == [("pass",)]
+    assert [check for check, _, severity in _failed_checks(workspace) if severity == "error"] == ["freshness_error"]
+    assert "freshness_error" in str(stopped.value)
+
+    # Judged at the end of the data set, the same warehouse passes.
+    workspace.run("dq", params={"event_dates": {"min": "1997-01-01", "reference_time": "1998-12-31T00:00:00"}})
+    assert workspace.scalar("SELECT PASSED FROM OPS.DQ_GATE") is True
+    assert workspace.rows(
+        "SELECT OBSERVED FROM OPS.DQ_RESULTS WHERE CHECK_NAME = 'freshness_warn' AND RUN_ID = (SELECT RUN_ID FROM OPS.DQ_GATE)"
+    ) == [(12.0,)]
+
+
+def test_the_reference_time_also_bounds_future_dates_in_ingest(workspace):
+    """Rows after the reference time (+ max_future_days) are future rows for that data set."""
+    tables = _historical()
+    tables["orders"].append(["O5", "C1", "S1", "1999-02-01 10:00:00", "store"])
+    tables["order_items"].append(["O5", "1", "P1", "1", "2.50", "0", ""])
+    workspace.write_retailer(tables)
+    workspace.run("ingest", "dq", params={"event_dates": {"min": "1997-01-01", "reference_time": "1998-12-31T00:00:00"}})
+    assert workspace.rows("SELECT BUSINESS_KEY, REASON_CODE FROM SILVER.ORDERS_QUARANTINE") == [("O5", "DATE_OUT_OF_RANGE")]
+    assert workspace.rows("SELECT BUSINESS_KEY, REASON_CODE FROM SILVER.ORDER_ITEMS_QUARANTINE") == [("O5|1", "UNKNOWN_ORDER_ID")]
+    assert workspace.scalar("SELECT PASSED FROM OPS.DQ_GATE") is True

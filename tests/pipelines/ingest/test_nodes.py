@@ -52,7 +52,7 @@ def test_bronze_names_the_file_when_columns_do_not_match(con):
         bronze.load_bronze(raw, None, RUN, STORES, "stores")
 
 
-VALIDATION = {"min_event_date": "2000-01-01", "max_future_days": 1}
+EVENT_DATES = {"min": "2000-01-01", "max_future_days": 1, "reference_time": None}
 
 
 def _bronze(con, name: str, rows: dict):
@@ -65,7 +65,7 @@ def _bronze(con, name: str, rows: dict):
 def _silver_build(con, bronze_table, prior_silver=None, prior_quarantine=None):
     """Both Silver nodes in their order: the quarantine is appended, then the rest is applied."""
     quarantined = con.create_table(
-        f"q_{bronze_table.get_name()}", silver.quarantine_batch(bronze_table, prior_silver, prior_quarantine, RUN, STORES, VALIDATION)
+        f"q_{bronze_table.get_name()}", silver.quarantine_batch(bronze_table, prior_silver, prior_quarantine, RUN, STORES, EVENT_DATES)
     )
     if prior_quarantine is not None:
         quarantined = con.create_table(f"all_{bronze_table.get_name()}", ibis.union(prior_quarantine, quarantined))
@@ -119,7 +119,7 @@ def test_a_load_quarantined_by_an_earlier_run_is_not_applied_and_an_unapplied_on
     })
     silver_l1 = con.create_table("silver_l1", ibis.memtable({"STORE_ID": ["S1"], "LOAD_ID": ["L1"]}))
     # An earlier run quarantined all of L2, and validated L3 but stopped before applying it.
-    earlier = silver.quarantine_batch(bronze_table, silver_l1, None, RUN, STORES, VALIDATION)
+    earlier = silver.quarantine_batch(bronze_table, silver_l1, None, RUN, STORES, EVENT_DATES)
     quarantine = con.create_table("quarantine", earlier)
     assert _rows(con, quarantine, "LOAD_ID", "REASON_CODE") == [["L2", "NULL_KEY"]]
     quarantined, applied = _silver_build(con, bronze_table, silver_l1, quarantine)
@@ -186,12 +186,12 @@ def test_both_plans_of_each_silver_node_compile_to_snowflake_sql(con, monkeypatc
     bronze_table = _bronze(con, "bronze", {
         "STORE_ID": ["S1"], "REGION": ["north"], "LOAD_ID": ["L1"], "SOURCE_FILE": ["a.csv"], "SOURCE_ROW": [1],
     })
-    quarantine = con.create_table("quarantine", silver.quarantine_batch(bronze_table, None, None, RUN, STORES, VALIDATION))
+    quarantine = con.create_table("quarantine", silver.quarantine_batch(bronze_table, None, None, RUN, STORES, EVENT_DATES))
     for repeated in (False, True):
         monkeypatch.setattr(silver, "keys_repeat", lambda batch, spec, answer=repeated: answer)
         monkeypatch.setattr(silver, "loads_in", lambda batch, answer=repeated: 2 if answer else 1)
         for expr in (
-            silver.quarantine_batch(bronze_table, None, None, RUN, STORES, VALIDATION),
+            silver.quarantine_batch(bronze_table, None, None, RUN, STORES, EVENT_DATES),
             silver.apply_silver(bronze_table, None, quarantine, STORES),
         ):
             sql = ibis.to_sql(expr, dialect="snowflake")
@@ -216,7 +216,7 @@ def test_a_composite_reference_matches_both_columns_typed(con):
         "LOAD_ID": ["L1"] * 5, "LOADED_AT": [datetime(2026, 1, 1)] * 5,
         "SOURCE_FILE": ["returns.csv"] * 5, "SOURCE_ROW": [1, 2, 3, 4, 5],
     }))
-    quarantined = silver.quarantine_batch(bronze_returns, None, None, RUN, RETURNS, VALIDATION, order_items=lines)
+    quarantined = silver.quarantine_batch(bronze_returns, None, None, RUN, RETURNS, EVENT_DATES, order_items=lines)
     assert _rows(con, quarantined.order_by("RETURN_ID"), "RETURN_ID", "REASON_CODE", "REASON_DETAIL") == [
         ["R2", "UNKNOWN_ORDER_ID_LINE_NUMBER", "ORDER_ID|LINE_NUMBER='O1|3' not found in order_items"],  # order known, line not
         ["R4", "UNKNOWN_ORDER_ID_LINE_NUMBER", "ORDER_ID|LINE_NUMBER='O3|1' not found in order_items"],
@@ -225,4 +225,19 @@ def test_a_composite_reference_matches_both_columns_typed(con):
     applied = silver.apply_silver(bronze_returns, None, quarantine, RETURNS)
     assert _rows(con, applied.order_by("RETURN_ID"), "RETURN_ID", "ORDER_ID", "LINE_NUMBER") == [
         ["R1", "O1", 2], ["R3", "O2", 1], ["R5", "O2", 1],
+    ]
+
+
+def test_the_event_date_range_is_judged_at_the_reference_time(con):
+    orders = {"columns": {"ORDER_ID": {"type": "string"}, "ORDER_TS": {"type": "timestamp", "event_date": True}}, "key": ["ORDER_ID"]}
+    bronze_orders = con.create_table("bronze_dated", ibis.memtable({
+        "ORDER_ID": ["O1", "O2", "O3", "O4"],
+        "ORDER_TS": ["1996-12-31 23:59:59", "1997-01-01 00:00:00", "1999-01-01 23:59:59", "1999-01-02 00:00:01"],
+        "LOAD_ID": ["L1"] * 4, "LOADED_AT": [datetime(2026, 1, 1)] * 4, "SOURCE_FILE": ["orders.csv"] * 4, "SOURCE_ROW": [1, 2, 3, 4],
+    }))
+    historical = {"min": "1997-01-01", "max_future_days": 1, "reference_time": "1998-12-31T23:59:59"}
+    quarantined = silver.quarantine_batch(bronze_orders, None, None, RUN, orders, historical)
+    assert _rows(con, quarantined.order_by("ORDER_ID"), "ORDER_ID", "REASON_CODE", "REASON_DETAIL") == [
+        ["O1", "DATE_OUT_OF_RANGE", "ORDER_TS=1996-12-31 23:59:59 is before 1997-01-01 or after 1999-01-01 23:59"],
+        ["O4", "DATE_OUT_OF_RANGE", "ORDER_TS=1999-01-02 00:00:01 is before 1997-01-01 or after 1999-01-01 23:59"],
     ]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import ibis
 import ibis.expr.types as ir
 
 from retail_control_tower.pipelines.dq.results import key_text, offenders_result, result_row, table_label
+from retail_control_tower.pipelines.ingest.event_dates import event_date_range
 
 # The grain of every MODEL table DQ guards: the columns that must be unique and never null.
 # A Silver table's grain is its entity's business key (``key`` in the input contract).
@@ -34,12 +34,6 @@ FOREIGN_KEYS = [
 
 def _grain(specs: dict[str, dict]) -> dict[str, list[str]]:
     return {**GRAIN, **{f"SILVER_{entity.upper()}": list(spec["key"]) for entity, spec in specs.items()}}
-
-
-def reference_time(params: dict[str, Any], run_context: dict[str, Any]) -> datetime:
-    """The time freshness and future dates are judged against: configured, or the run's start."""
-    configured = params.get("reference_time")
-    return datetime.fromisoformat(str(configured)) if configured else run_context["started_at"]
 
 
 def check_duplicate_keys(params: dict[str, Any], specs: dict[str, dict], **tables: ir.Table) -> ir.Table:
@@ -109,12 +103,15 @@ def check_orphan_keys(params: dict[str, Any], **tables: ir.Table) -> ir.Table:
 
 
 def check_value_ranges(
-    params: dict[str, Any], run_context: dict[str, Any], order_lines: ir.Table, returns: ir.Table
+    params: dict[str, Any], event_dates: dict[str, Any], run_context: dict[str, Any], order_lines: ir.Table, returns: ir.Table
 ) -> ir.Table:
-    """Quantities, prices, discounts, refunds and dates outside what a sale can be."""
-    latest = reference_time(params, run_context)
-    earliest = ibis.date(str(params["min_event_date"]))
-    max_day = ibis.literal(latest.date()) + ibis.interval(days=int(params["max_future_days"]))
+    """Quantities, prices, discounts, refunds and dates outside what a sale can be.
+
+    The valid order dates are ``event_dates``, the range Silver validated them against.
+    """
+    valid = event_date_range(event_dates, run_context)
+    earliest = ibis.literal(valid.earliest)
+    max_day = ibis.literal(valid.latest.date())
     sold = returns.inner_join(order_lines.select("ORDER_ID", "LINE_NUMBER", SOLD=order_lines.QUANTITY), ["ORDER_ID", "LINE_NUMBER"])
     rules = [
         ("MODEL_FCT_ORDER_LINE", order_lines, order_lines.QUANTITY <= 0, ["ORDER_ID", "LINE_NUMBER"], "QUANTITY <= 0"),
@@ -131,7 +128,7 @@ def check_value_ranges(
             order_lines,
             (order_lines.ORDER_DATE < earliest) | (order_lines.ORDER_DATE > max_day),
             ["ORDER_ID", "LINE_NUMBER"],
-            f"ORDER_DATE outside [{params['min_event_date']}, reference date + {params['max_future_days']} d]",
+            f"ORDER_DATE outside [{valid.earliest}, {valid.latest:%Y-%m-%d}] (event_dates)",
         ),
         ("MODEL_FCT_RETURN", sold, sold.QUANTITY > sold.SOLD, ["RETURN_ID"], "returned QUANTITY above the quantity sold"),
         ("MODEL_FCT_RETURN", sold, sold.RETURN_DATE < sold.ORDER_DATE, ["RETURN_ID"], "RETURN_DATE before ORDER_DATE"),
@@ -152,9 +149,9 @@ def check_value_ranges(
     )
 
 
-def check_freshness(params: dict[str, Any], run_context: dict[str, Any], order_lines: ir.Table) -> ir.Table:
-    """Age of the newest sale against the reference time, with a warn and an error age."""
-    reference = reference_time(params, run_context)
+def check_freshness(params: dict[str, Any], event_dates: dict[str, Any], run_context: dict[str, Any], order_lines: ir.Table) -> ir.Table:
+    """Age of the newest sale against the reference time (``event_dates``), with a warn and an error age."""
+    reference = event_date_range(event_dates, run_context).reference
     newest = order_lines.aggregate(NEWEST=order_lines.ORDER_TS.max())
     age = newest.mutate(
         OBSERVED=(ibis.literal(reference).epoch_seconds() - newest.NEWEST.epoch_seconds()) / 3600.0

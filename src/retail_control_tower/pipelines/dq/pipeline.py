@@ -51,11 +51,16 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 checks.check_value_ranges,
-                ["params:dq.value_ranges", "run_context", "MODEL_FCT_ORDER_LINE", "MODEL_FCT_RETURN"],
+                ["params:dq.value_ranges", "params:event_dates", "run_context", "MODEL_FCT_ORDER_LINE", "MODEL_FCT_RETURN"],
                 "dq_value_ranges",
                 name="check_value_ranges",
             ),
-            Node(checks.check_freshness, ["params:dq.freshness", "run_context", "MODEL_FCT_ORDER_LINE"], "dq_freshness", name="check_freshness"),
+            Node(
+                checks.check_freshness,
+                ["params:dq.freshness", "params:event_dates", "run_context", "MODEL_FCT_ORDER_LINE"],
+                "dq_freshness",
+                name="check_freshness",
+            ),
             Node(checks.check_volume, ["params:dq.volume", "OPS_LOAD_LOG"], "dq_volume", name="check_volume"),
             Node(
                 checks.check_quarantine_rate,

@@ -41,7 +41,7 @@ def _entity_nodes(entity: str) -> list[Node]:
                 "prior_quarantine": f"prior_SILVER_{table}_QUARANTINE",
                 "run_context": "run_context",
                 "spec": spec,
-                "validation": "params:ingest.validation",
+                "event_dates": "params:event_dates",
                 **{ref: f"SILVER_{ref.upper()}" for ref in REFERENCES.get(entity, ())},
             },
             outputs=f"SILVER_{table}_QUARANTINE",

@@ -18,11 +18,12 @@ text (``BUSINESS_KEY``) for the few rows it holds.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from typing import Any
 
 import ibis
 import ibis.expr.types as ir
+
+from retail_control_tower.pipelines.ingest.event_dates import event_date_range
 
 
 ENGINE_TYPES = {
@@ -93,7 +94,7 @@ def typed_columns(table: ir.Table, spec: dict[str, Any]) -> dict[str, ir.Value]:
 def _reasons(
     table: ir.Table,
     spec: dict[str, Any],
-    validation: dict[str, Any],
+    event_dates: dict[str, Any],
     run_context: dict[str, Any],
     references: dict[str, ir.Table],
 ) -> list[tuple[ir.BooleanValue, str, ir.StringValue]]:
@@ -125,17 +126,16 @@ def _reasons(
                         ibis.literal(f"{name}=").concat(table[name], f" must be {words} {column[bound]}"),
                     )
                 )
-    earliest = date.fromisoformat(str(validation["min_event_date"]))
-    latest = run_context["started_at"] + timedelta(days=int(validation["max_future_days"]))
+    valid = event_date_range(event_dates, run_context)
     for name, column in spec["columns"].items():
         if column.get("event_date"):
             value = typed[name].cast("timestamp")
             rules.append(
                 (
-                    (value < ibis.literal(earliest).cast("timestamp")) | (value > ibis.literal(latest)),
+                    (value < ibis.literal(valid.earliest).cast("timestamp")) | (value > ibis.literal(valid.latest)),
                     "DATE_OUT_OF_RANGE",
                     ibis.literal(f"{name}=").concat(
-                        table[name], f" is before {earliest} or after {latest:%Y-%m-%d %H:%M}"
+                        table[name], f" is before {valid.earliest} or after {valid.latest:%Y-%m-%d %H:%M}"
                     ),
                 )
             )
@@ -157,7 +157,7 @@ def _reasons(
 def _checked(
     batch: ir.Table,
     spec: dict[str, Any],
-    validation: dict[str, Any],
+    event_dates: dict[str, Any],
     run_context: dict[str, Any],
     references: dict[str, ir.Table],
 ) -> tuple[ir.Table, list[tuple[ir.BooleanValue, str, ir.StringValue]]]:
@@ -178,10 +178,10 @@ def _checked(
     # Each condition is evaluated once per row; the reason's code and detail are only built
     # for the rows that are quarantined.
     marked = _mark_references(cleaned, spec, references)
-    conditions = [cond for cond, _, _ in _reasons(marked, spec, validation, run_context, references)]
+    conditions = [cond for cond, _, _ in _reasons(marked, spec, event_dates, run_context, references)]
     rule = ibis.cases(*[(cond, n) for n, cond in enumerate(conditions)], else_=ibis.null("int16"))
     checked = evaluate_once(marked.mutate(_RULE=rule), "checked")
-    return checked, _reasons(checked, spec, validation, run_context, references)
+    return checked, _reasons(checked, spec, event_dates, run_context, references)
 
 
 def _mark_references(cleaned: ir.Table, spec: dict[str, Any], references: dict[str, ir.Table]) -> ir.Table:
@@ -210,7 +210,7 @@ def quarantine_batch(
     prior_quarantine: ir.Table | None,
     run_context: dict[str, Any],
     spec: dict[str, Any],
-    validation: dict[str, Any],
+    event_dates: dict[str, Any],
     **references: ir.Table,
 ) -> ir.Table:
     """The invalid rows of the unapplied loads, with their raw values as received and the reason.
@@ -220,7 +220,7 @@ def quarantine_batch(
     values are the same, ``DUPLICATE_KEY`` when they differ).
     """
     batch = unapplied_loads(bronze, prior_silver, prior_quarantine)
-    checked, rules = _checked(batch, spec, validation, run_context, references)
+    checked, rules = _checked(batch, spec, event_dates, run_context, references)
     names = list(spec["columns"])
     repeated = keys_repeat(batch, spec)
     rows = checked.select(

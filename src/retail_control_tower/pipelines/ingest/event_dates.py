@@ -1,0 +1,34 @@
+"""The valid range of event dates and the time the data is judged at: one setting, ``event_dates``
+(parameters_ingest.yml), read by Silver's validation and by DQ's value ranges and freshness alike,
+so a historical data set is opened with one override (``--params event_dates.min=1997-01-01``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EventDateRange:
+    earliest: date  # event dates before this day are out of range
+    reference: datetime  # the time the data is judged at: configured, or the run's start
+    max_future_days: int
+
+    @property
+    def latest(self) -> datetime:
+        """Event times after this are in the future of the data set."""
+        return self.reference + timedelta(days=self.max_future_days)
+
+
+def event_date_range(event_dates: dict[str, Any], run_context: dict[str, Any]) -> EventDateRange:
+    """The range an ``event_dates`` block sets, for the run in ``run_context``."""
+    configured = event_dates.get("reference_time")
+    # A value given on the command line may arrive as text or, from YAML, as a date/datetime.
+    reference = datetime.fromisoformat(str(configured)) if configured else run_context["started_at"]
+    return EventDateRange(
+        earliest=date.fromisoformat(str(event_dates["min"])[:10]),
+        reference=reference,
+        max_future_days=int(event_dates["max_future_days"]),
+    )
