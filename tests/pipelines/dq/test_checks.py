@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import ibis
+import pyarrow as pa
 import pytest
 
 from retail_control_tower.pipelines.dq import checks, reconciliation
 from retail_control_tower.pipelines.dq.gate import DataQualityError, collect_results, enforce_gate
+from retail_control_tower.pipelines.dq.results import RESULT_SCHEMA
 
 RUN = {"run_id": "2026-11-26T10.00.00.000Z", "env": "test", "started_at": datetime(2026, 11, 26, 10, 0, 0)}
 BASE = {"severity": "error", "sample_size": 2}
@@ -71,6 +73,13 @@ def test_freshness_has_a_warn_age_and_an_error_age(con):
     historical = {**EVENT_DATES, "reference_time": "2026-11-22T12:00:00"}
     rows = {r["CHECK_NAME"]: r for r in _results(con, checks.check_freshness(FRESHNESS, historical, RUN, lines))}
     assert rows["freshness_warn"]["OBSERVED"] == pytest.approx(2.0) and rows["freshness_warn"]["STATUS"] == "pass"
+
+
+def test_freshness_with_no_sale_fails_and_says_why(con):
+    no_lines = ibis.memtable(pa.table({"ORDER_TS": pa.array([], pa.timestamp("us"))}))
+    rows = _results(con, checks.check_freshness(FRESHNESS, EVENT_DATES, RUN, no_lines))
+    assert [(r["CHECK_NAME"], r["STATUS"], r["OBSERVED"]) for r in rows] == [("freshness_warn", "fail", None), ("freshness_error", "fail", None)]
+    assert rows[1]["DETAIL"].startswith("no sales in MODEL.FCT_ORDER_LINE, so no age to measure at 2026-11-26 10:00")
 
 
 def test_value_ranges_take_the_order_dates_from_event_dates(con):
@@ -203,4 +212,15 @@ def test_gate_stops_on_a_failed_error_check_and_names_it(con):
     assert _results(con, enforce_gate(warnings_only, RUN))[0] | {"CHECKED_AT": None} == {
         "RUN_ID": RUN["run_id"], "CHECKS": 1, "FAILED_WARNINGS": 1, "PASSED": True, "CHECKED_AT": None
     }
+
+
+def test_gate_reports_a_failure_with_nothing_measured_as_a_data_quality_error(con):
+    """A check with no figure (freshness of an empty fact) records nulls: still a DataQualityError."""
+    empty = ibis.memtable(pa.Table.from_pylist(
+        [{"CHECK_NAME": "freshness_error", "TABLE_NAME": "MODEL.FCT_ORDER_LINE", "SEVERITY": "error", "STATUS": "fail"}],
+        schema=RESULT_SCHEMA.to_pyarrow(),
+    ))
+    recorded = con.create_table("nulls", collect_results(RUN, empty))
+    with pytest.raises(DataQualityError, match=r"freshness_error on MODEL\.FCT_ORDER_LINE: observed null \(threshold null; no detail\)"):
+        enforce_gate(recorded, RUN)
 

@@ -150,14 +150,23 @@ def check_value_ranges(
 
 
 def check_freshness(params: dict[str, Any], event_dates: dict[str, Any], run_context: dict[str, Any], order_lines: ir.Table) -> ir.Table:
-    """Age of the newest sale against the reference time (``event_dates``), with a warn and an error age."""
+    """Age of the newest sale against the reference time (``event_dates``), with a warn and an error age.
+
+    With no sale at all there is no age to measure: ``OBSERVED`` is null, both checks fail, and
+    the detail says so.
+    """
     reference = event_date_range(event_dates, run_context).reference
     newest = order_lines.aggregate(NEWEST=order_lines.ORDER_TS.max())
     age = newest.mutate(
         OBSERVED=(ibis.literal(reference).epoch_seconds() - newest.NEWEST.epoch_seconds()) / 3600.0
     )
-    detail = ibis.literal("hours since the newest sale (").concat(
-        age.NEWEST.cast("string"), f") at {reference:%Y-%m-%d %H:%M}"
+    detail = ibis.ifelse(
+        age.NEWEST.isnull(),
+        ibis.literal(
+            f"no sales in MODEL.FCT_ORDER_LINE, so no age to measure at {reference:%Y-%m-%d %H:%M} "
+            "(no order line loaded, or every one quarantined: see SILVER.ORDERS_QUARANTINE, SILVER.ORDER_ITEMS_QUARANTINE)"
+        ),
+        ibis.literal("hours since the newest sale (").concat(age.NEWEST.cast("string"), f") at {reference:%Y-%m-%d %H:%M}"),
     )
     return ibis.union(
         *[

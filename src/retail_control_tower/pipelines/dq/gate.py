@@ -42,8 +42,8 @@ def enforce_gate(dq_results: ir.Table, run_context: dict[str, Any]) -> ir.Table:
     failures = failed.order_by(["CHECK_NAME", "TABLE_NAME"]).to_pyarrow().to_pylist()
     if failures:
         lines = [
-            f"  - {f['CHECK_NAME']} on {f['TABLE_NAME']}: observed {f['OBSERVED']:g} > threshold "
-            f"{f['THRESHOLD']:g} ({f['DETAIL']}); sample keys: {f['SAMPLE_KEYS'] or 'n/a'}"
+            f"  - {f['CHECK_NAME']} on {f['TABLE_NAME']}: observed {_figure(f['OBSERVED'])} "
+            f"(threshold {_figure(f['THRESHOLD'])}; {f['DETAIL'] or 'no detail'}); sample keys: {f['SAMPLE_KEYS'] or 'n/a'}"
             for f in failures
         ]
         raise DataQualityError(
@@ -62,3 +62,8 @@ def enforce_gate(dq_results: ir.Table, run_context: dict[str, Any]) -> ir.Table:
         PASSED=ibis.literal(True),
         CHECKED_AT=ibis.literal(run_context["started_at"], type="timestamp"),
     )
+
+
+def _figure(value: float | None) -> str:
+    """A result's number for the message; a check with nothing to measure records null."""
+    return "null" if value is None else f"{value:g}"
