@@ -194,22 +194,33 @@ def _black_friday(year: int) -> dt.date:
     return dt.date(year, 11, first_thursday + 22)
 
 
-def build_calendar(rng: np.random.Generator, start: np.datetime64, n_days: int, n_products: int) -> Calendar:
-    dates = start + np.arange(n_days).astype("timedelta64[D]")
+STORE_WEEK_CYCLE = np.array([0.82, 0.84, 0.88, 0.95, 1.1, 1.55, 1.1])  # Monday .. Sunday
+ONLINE_WEEK_CYCLE = np.array([1.06, 1.01, 0.99, 0.98, 0.94, 0.95, 1.07])
+
+
+def season_curve(dates: np.ndarray) -> np.ndarray:
+    """Yearly purchase seasonality of each date (1 on an ordinary day)."""
     years = dates.astype("datetime64[Y]")
     doy = (dates - years.astype("datetime64[D]")).astype(np.float64)
-    season = (
+    return (
         1.0
         + 0.55 * _bump(doy, 345.0, 16.0)  # December peak
         + 0.25 * _bump(doy, 330.0, 9.0)  # late November
         + 0.22 * _bump(doy, 200.0, 28.0)  # summer bump
         - 0.30 * _bump(doy, 20.0, 13.0)  # January dip
     )
-    weekday = (dates.astype(np.int64) + 3) % 7  # Monday = 0
-    store_cycle = np.array([0.82, 0.84, 0.88, 0.95, 1.1, 1.55, 1.1])
-    online_cycle = np.array([1.06, 1.01, 0.99, 0.98, 0.94, 0.95, 1.07])
-    week_store = (store_cycle / store_cycle.mean())[weekday]
-    week_online = (online_cycle / online_cycle.mean())[weekday]
+
+
+def weekday_index(dates: np.ndarray) -> np.ndarray:
+    return (dates.astype(np.int64) + 3) % 7  # Monday = 0
+
+
+def build_calendar(rng: np.random.Generator, start: np.datetime64, n_days: int, n_products: int) -> Calendar:
+    dates = start + np.arange(n_days).astype("timedelta64[D]")
+    season = season_curve(dates)
+    weekday = weekday_index(dates)
+    week_store = (STORE_WEEK_CYCLE / STORE_WEEK_CYCLE.mean())[weekday]
+    week_online = (ONLINE_WEEK_CYCLE / ONLINE_WEEK_CYCLE.mean())[weekday]
 
     # Weekly promotion periods (Monday-aligned), overridden by sale events.
     first_monday = start - np.timedelta64(int(weekday[0]), "D")

@@ -4,6 +4,9 @@ purchase in the next ``churn_window_days`` at every month end).
 
 The day loop moves every acquired customer's latent churn state, draws who buys, and generates
 that day's orders, lines and returns as numpy chunks; nothing loops over customers in Python.
+
+Two presets, chosen by ``params["preset"]``: ``default`` (this module, a store chain) and
+``sparse`` (:mod:`retail_control_tower.synthetic.sparse`, a one-line mail-order history).
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ REQUIRED_PARAMS = (
     "seed", "customers", "stores", "products", "history_days", "end_date",
     "target_order_lines", "churn_window_days", "online_share",
 )
+PRESETS = ("default", "sparse")
 STORE_HOURS = np.array([0] * 8 + [2, 4, 6, 8, 9, 8, 7, 7, 8, 9, 8, 6, 3, 0, 0, 0], dtype=float)
 ONLINE_HOURS = np.array([2, 1, 0.6, 0.4, 0.4, 0.6, 1.5, 3, 4, 5, 5, 5.5, 6, 5.5, 5, 5, 5.5, 6.5, 8, 9, 9.5, 8, 6, 3.5])
 QUANTITY_P = np.array([0.8, 0.12, 0.05, 0.03])
@@ -175,18 +179,48 @@ def _as_ns(values: np.ndarray) -> np.ndarray:
     return values.astype("datetime64[ns]")
 
 
+def preset_settings(params: dict[str, Any]) -> dict[str, Any]:
+    """The flat settings of the preset ``params["preset"]`` selects (``default`` when absent).
+
+    ``default`` reads the top-level keys. ``sparse`` reads them too, except that the keys of the
+    nested ``sparse`` block replace the top-level ones of the same name (so its history length
+    is ``sparse.history_days``, while ``seed``, ``customers``, ``end_date`` and
+    ``churn_window_days`` are shared). The nested blocks themselves are dropped.
+    """
+    preset = params.get("preset") or "default"
+    if preset not in PRESETS:
+        raise ValueError(f"simulate_retailer: unknown preset {preset!r}; expected one of {PRESETS}")
+    settings = {key: value for key, value in params.items() if key not in PRESETS}
+    if preset == "sparse":
+        from retail_control_tower.synthetic.sparse import REQUIRED_PARAMS as SHARED, SPARSE_KEYS  # it imports this module
+
+        block = dict(params.get("sparse") or {})
+        unknown = sorted(set(block) - set(SPARSE_KEYS) - set(SHARED))
+        if unknown:
+            raise ValueError(f"simulate_retailer: unknown sparse settings {unknown}; expected some of {SPARSE_KEYS}")
+        settings.update(block)
+    settings["preset"] = preset
+    return settings
+
+
 def simulate_retailer(params: dict[str, Any]) -> dict[str, pd.DataFrame]:
     """Simulate a retailer from ``params``; same params give byte-identical frames.
 
-    ``params``: seed, customers, stores, products, history_days, end_date (ISO, last day of the
-    history), target_order_lines, churn_window_days, online_share. Returns the frames customers,
-    products, stores, orders, order_items, returns and churn_oracle.
+    ``params`` of the default preset: seed, customers, stores, products, history_days, end_date
+    (ISO, last day of the history), target_order_lines, churn_window_days, online_share. Returns
+    the frames customers, products, stores, orders, order_items, returns and churn_oracle. With
+    ``preset: sparse`` (see :func:`preset_settings`), only orders, order_items and churn_oracle.
     """
     return simulate_retailer_with_traits(params)[0]
 
 
 def simulate_retailer_with_traits(params: dict[str, Any]) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     """:func:`simulate_retailer` plus each customer's latent traits (for evaluation and tests)."""
+    params = preset_settings(params)
+    if params["preset"] == "sparse":
+        from retail_control_tower.synthetic.sparse import simulate_sparse_with_traits  # it imports this module
+
+        return simulate_sparse_with_traits(params)
     missing = [k for k in REQUIRED_PARAMS if k not in params]
     if missing:
         raise KeyError(f"simulate_retailer: missing params {missing}")
