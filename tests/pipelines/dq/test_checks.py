@@ -224,3 +224,51 @@ def test_gate_reports_a_failure_with_nothing_measured_as_a_data_quality_error(co
     with pytest.raises(DataQualityError, match=r"freshness_error on MODEL\.FCT_ORDER_LINE: observed null \(threshold null; no detail\)"):
         enforce_gate(recorded, RUN)
 
+
+def _silver_model(con, fct_lines: list[tuple[str, int]], fct_returns: list[str]) -> list[dict]:
+    lines = {"ORDER_ID": ["O1", "O1", "O2", "O3"], "LINE_NUMBER": [1, 2, 1, 1]}
+    tables = {
+        "SILVER_ORDERS": ibis.memtable({"ORDER_ID": ["O1", "O2", "O3", "O4"]}),
+        "SILVER_ORDER_ITEMS": ibis.memtable(lines),
+        "SILVER_RETURNS": ibis.memtable({"RETURN_ID": ["R1", "R2"]}),
+        "MODEL_FCT_ORDER_LINE": ibis.memtable(
+            {"ORDER_ID": [k[0] for k in fct_lines], "LINE_NUMBER": [k[1] for k in fct_lines]}, schema={"ORDER_ID": "string", "LINE_NUMBER": "int64"}
+        ),
+        "MODEL_FCT_RETURN": ibis.memtable({"RETURN_ID": fct_returns}, schema={"RETURN_ID": "string"}),
+    }
+    params = {**BASE, "orders_without_lines": "warn"}
+    rows = _results(con, reconciliation.check_silver_model(params, **tables))
+    return sorted(rows, key=lambda r: (r["CHECK_NAME"] != "reconciliation_silver_model", r["TABLE_NAME"]))
+
+
+def test_silver_model_reconciliation_names_lines_and_returns_lost_on_the_way_to_the_facts(con):
+    complete = _silver_model(con, [("O1", 1), ("O1", 2), ("O2", 1), ("O3", 1)], ["R1", "R2"])
+    assert [(r["TABLE_NAME"], r["STATUS"], r["OBSERVED"], r["DETAIL"]) for r in complete[:2]] == [
+        ("MODEL.FCT_ORDER_LINE", "pass", 0, "silver ORDER_ITEMS 4 = MODEL.FCT_ORDER_LINE 4 + missing 0"),
+        ("MODEL.FCT_RETURN", "pass", 0, "silver RETURNS 2 = MODEL.FCT_RETURN 2 + missing 0"),
+    ]
+    # O4 has no line at all: it reaches no fact, counted as a warning with its key.
+    assert [(r["CHECK_NAME"], r["SEVERITY"], r["STATUS"], r["SAMPLE_KEYS"]) for r in complete[2:]] == [
+        ("reconciliation_orders_without_lines", "warn", "fail", "O4")
+    ]
+    lost = _silver_model(con, [("O1", 1), ("O3", 1)], ["R2"])
+    assert [(r["CHECK_NAME"], r["SEVERITY"], r["STATUS"], r["OBSERVED"], r["SAMPLE_KEYS"], r["DETAIL"]) for r in lost[:2]] == [
+        ("reconciliation_silver_model", "error", "fail", 2, "O1|2, O2|1", "silver ORDER_ITEMS 4 = MODEL.FCT_ORDER_LINE 2 + missing 2"),
+        ("reconciliation_silver_model", "error", "fail", 1, "R1", "silver RETURNS 2 = MODEL.FCT_RETURN 1 + missing 1"),
+    ]
+    # O2 lost its only line: now it reaches no fact either.
+    assert lost[2]["SAMPLE_KEYS"] == "O2, O4"
+
+
+def test_both_plans_of_the_silver_model_reconciliation_compile_to_snowflake_sql(con, monkeypatch):
+    """The production compile sees empty tables (equal counts): the anti-join plan must port too."""
+    import sqlglot
+
+    tables = {name: con.create_table(name, ibis.memtable({"ORDER_ID": ["O1"], "LINE_NUMBER": [1], "RETURN_ID": ["R1"]}))
+              for name in ("SILVER_ORDERS", "SILVER_ORDER_ITEMS", "SILVER_RETURNS", "MODEL_FCT_ORDER_LINE", "MODEL_FCT_RETURN")}
+    params = {**BASE, "orders_without_lines": "warn"}
+    for counts_differ in (False, True):
+        monkeypatch.setattr(reconciliation, "_row_counts", lambda named, differ=counts_differ: {n: i * differ for i, n in enumerate(named)})
+        sql = ibis.to_sql(reconciliation.check_silver_model(params, **tables), dialect="snowflake")
+        sqlglot.parse(sql, read="snowflake", error_level=sqlglot.ErrorLevel.RAISE)
+        assert sql.count("NOT EXISTS") == 1 + 2 * counts_differ  # orders without lines, and the two facts

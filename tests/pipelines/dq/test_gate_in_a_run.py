@@ -31,3 +31,20 @@ def test_a_historical_data_set_is_judged_at_its_own_reference_time(workspace):
     workspace.run("ingest", "dq", params={"event_dates": {"reference_time": "2025-04-16T00:00:00"}})
     assert workspace.scalar("SELECT PASSED FROM OPS.DQ_GATE") is True
 
+
+def test_an_order_line_lost_between_silver_and_the_fact_stops_the_run_naming_it(workspace):
+    workspace.write_retailer(small_retailer())
+    workspace.run("ingest", "dq")
+    # A line that vanishes on its way to MODEL (as lines did when their order was quarantined).
+    workspace.rows("DELETE FROM MODEL.FCT_ORDER_LINE WHERE ORDER_ID = 'O3' AND LINE_NUMBER = 2")
+    workspace.rows("DELETE FROM MODEL.FCT_RETURN")
+    with pytest.raises(DataQualityError) as stopped:
+        workspace.run("dq")
+    message = str(stopped.value)
+    assert "reconciliation_silver_model on MODEL.FCT_ORDER_LINE: observed 1" in message
+    assert "sample keys: O3|2" in message
+    assert "reconciliation_silver_model on MODEL.FCT_RETURN: observed 1" in message and "sample keys: R1" in message
+    details = dict(workspace.rows(
+        "SELECT TABLE_NAME, DETAIL FROM OPS.DQ_RESULTS WHERE CHECK_NAME = 'reconciliation_silver_model' AND STATUS = 'fail'"
+    ))
+    assert details["MODEL.FCT_ORDER_LINE"] == "silver ORDER_ITEMS 6 = MODEL.FCT_ORDER_LINE 5 + missing 1"

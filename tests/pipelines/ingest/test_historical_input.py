@@ -32,6 +32,30 @@ def test_the_first_run_creates_a_data_folder_that_does_not_exist(workspace, monk
     assert workspace.count("MODEL.FCT_ORDER_LINE") == 6
 
 
+def test_orders_before_the_valid_range_take_their_lines_to_quarantine_and_stop_the_gate(workspace):
+    """Every order is dated before 2000: no order line may be accepted without its order."""
+    tables = _historical()
+    workspace.write_retailer(tables)
+    with pytest.raises(DataQualityError) as stopped:
+        workspace.run("ingest", "dq")
+
+    assert workspace.rows("SELECT DISTINCT REASON_CODE FROM SILVER.ORDERS_QUARANTINE") == [("DATE_OUT_OF_RANGE",)]
+    assert workspace.rows("SELECT DISTINCT REASON_CODE FROM SILVER.ORDER_ITEMS_QUARANTINE") == [("UNKNOWN_ORDER_ID",)]
+    for table, rows in (("ORDERS", 4), ("ORDER_ITEMS", 6)):
+        assert workspace.count(f"BRONZE.{table}") == rows
+        assert workspace.count(f"SILVER.{table}_QUARANTINE") == rows
+        assert workspace.count(f"SILVER.{table}") == 0
+    assert workspace.count("MODEL.FCT_ORDER_LINE") == 0
+
+    # Nothing is lost silently: the counts reconcile, and the empty fact stops the run with a
+    # DataQualityError that says why (not a TypeError on the missing freshness figure).
+    failed = _failed_checks(workspace)
+    assert ("freshness_error", "MODEL.FCT_ORDER_LINE", "error") in failed
+    assert not [check for check in failed if check[0].startswith("reconciliation")]
+    assert "freshness_error on MODEL.FCT_ORDER_LINE: observed null" in str(stopped.value)
+    assert "no sales" in str(stopped.value)
+
+
 def test_one_setting_opens_the_date_range_for_ingest_and_dq_alike(workspace):
     workspace.write_retailer(_historical())
     with pytest.raises(DataQualityError) as stopped:

@@ -216,7 +216,9 @@ def test_a_composite_reference_matches_both_columns_typed(con):
         "LOAD_ID": ["L1"] * 5, "LOADED_AT": [datetime(2026, 1, 1)] * 5,
         "SOURCE_FILE": ["returns.csv"] * 5, "SOURCE_ROW": [1, 2, 3, 4, 5],
     }))
-    quarantined = silver.quarantine_batch(bronze_returns, None, None, RUN, RETURNS, EVENT_DATES, order_items=lines)
+    quarantined = silver.quarantine_batch(
+        bronze_returns, None, None, RUN, RETURNS, EVENT_DATES, {"order_items": {"required": True}}, SILVER_ORDER_ITEMS=lines, BRONZE_ORDER_ITEMS=lines
+    )
     assert _rows(con, quarantined.order_by("RETURN_ID"), "RETURN_ID", "REASON_CODE", "REASON_DETAIL") == [
         ["R2", "UNKNOWN_ORDER_ID_LINE_NUMBER", "ORDER_ID|LINE_NUMBER='O1|3' not found in order_items"],  # order known, line not
         ["R4", "UNKNOWN_ORDER_ID_LINE_NUMBER", "ORDER_ID|LINE_NUMBER='O3|1' not found in order_items"],
@@ -226,6 +228,55 @@ def test_a_composite_reference_matches_both_columns_typed(con):
     assert _rows(con, applied.order_by("RETURN_ID"), "RETURN_ID", "ORDER_ID", "LINE_NUMBER") == [
         ["R1", "O1", 2], ["R3", "O2", 1], ["R5", "O2", 1],
     ]
+
+
+ORDER_ITEMS = {
+    "columns": {"ORDER_ID": {"type": "string"}, "LINE_NUMBER": {"type": "int"}},
+    "key": ["ORDER_ID", "LINE_NUMBER"],
+    "references": [{"entity": "orders", "columns": ["ORDER_ID"]}],
+}
+
+
+def _lines(con):
+    return con.create_table("bronze_lines", overwrite=True, obj=ibis.memtable({
+        "ORDER_ID": ["O1", "O2"], "LINE_NUMBER": ["1", "1"],
+        "LOAD_ID": ["L1"] * 2, "LOADED_AT": [datetime(2026, 1, 1)] * 2, "SOURCE_FILE": ["order_items.csv"] * 2, "SOURCE_ROW": [1, 2],
+    }))
+
+
+def _orders(con, name: str, ids: list[str]):
+    return con.create_table(name, ibis.memtable({"ORDER_ID": ids}, schema={"ORDER_ID": "string"}))
+
+
+def test_lines_of_a_required_entity_are_checked_even_when_its_silver_table_is_empty(con):
+    """Every order quarantined (Silver empty): every line must be quarantined, not accepted."""
+    bronze_orders, no_orders = _orders(con, "bronze_orders", ["O1", "O2"]), _orders(con, "silver_orders", [])
+    quarantined = silver.quarantine_batch(
+        _lines(con), None, None, RUN, ORDER_ITEMS, EVENT_DATES, {"orders": {"required": True}},
+        SILVER_ORDERS=no_orders, BRONZE_ORDERS=bronze_orders,
+    )
+    assert _rows(con, quarantined.order_by("ORDER_ID"), "ORDER_ID", "REASON_CODE") == [["O1", "UNKNOWN_ORDER_ID"], ["O2", "UNKNOWN_ORDER_ID"]]
+
+
+def test_an_optional_entity_counts_as_supplied_when_its_bronze_table_has_rows(con):
+    """A file whose every row was quarantined was supplied: its keys are still checked. An
+    entity never supplied (no Bronze rows) is derived later, so nothing is checked."""
+    optional = {"orders": {"required": False}}
+    supplied = silver.quarantine_batch(
+        _lines(con), None, None, RUN, ORDER_ITEMS, EVENT_DATES, optional,
+        SILVER_ORDERS=_orders(con, "silver_orders", ["O2"]), BRONZE_ORDERS=_orders(con, "bronze_orders", ["O1", "O2"]),
+    )
+    assert _rows(con, supplied, "ORDER_ID", "REASON_CODE") == [["O1", "UNKNOWN_ORDER_ID"]]
+    all_quarantined = silver.quarantine_batch(
+        _lines(con), None, None, RUN, ORDER_ITEMS, EVENT_DATES, optional,
+        SILVER_ORDERS=_orders(con, "no_orders", []), BRONZE_ORDERS=_orders(con, "bronze_orders_2", ["O1"]),
+    )
+    assert _rows(con, all_quarantined.order_by("ORDER_ID"), "ORDER_ID") == [["O1"], ["O2"]]
+    never_supplied = silver.quarantine_batch(
+        _lines(con), None, None, RUN, ORDER_ITEMS, EVENT_DATES, optional,
+        SILVER_ORDERS=_orders(con, "no_orders_2", []), BRONZE_ORDERS=_orders(con, "no_bronze", []),
+    )
+    assert _rows(con, never_supplied) == []
 
 
 def test_the_event_date_range_is_judged_at_the_reference_time(con):

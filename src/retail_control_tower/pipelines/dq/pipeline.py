@@ -32,6 +32,15 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="check_reconciliation",
             ),
             Node(
+                reconciliation.check_silver_model,
+                {
+                    "params": "params:dq.reconciliation",
+                    **_tables(sorted({name for flow in reconciliation.FACTS for name in flow[:2]} | {"SILVER_ORDERS"})),
+                },
+                "dq_silver_model",
+                name="check_silver_model",
+            ),
+            Node(
                 checks.check_duplicate_keys,
                 {"params": "params:dq.duplicate_keys", "specs": "params:ingest.entities", **_tables(SILVER + MODEL)},
                 "dq_duplicate_keys",
@@ -70,7 +79,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 gate.collect_results,
-                ["run_context", "dq_reconciliation", "dq_duplicate_keys", "dq_not_null_keys", "dq_orphan_keys",
+                ["run_context", "dq_reconciliation", "dq_silver_model", "dq_duplicate_keys", "dq_not_null_keys", "dq_orphan_keys",
                  "dq_value_ranges", "dq_freshness", "dq_volume", "dq_quarantine_rate"],
                 "OPS_DQ_RESULTS",
                 name="collect_dq_results",

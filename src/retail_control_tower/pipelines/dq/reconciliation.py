@@ -1,5 +1,5 @@
-"""Reconciliation: every row is accounted for from raw file to Silver (raw = Bronze per file;
-Bronze = Silver + quarantine + superseded)."""
+"""Reconciliation: every row is accounted for from raw file to MODEL (raw = Bronze per file;
+Bronze = Silver + quarantine + superseded; Silver order lines and returns = their facts)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from retail_control_tower.pipelines.dq.results import key_text, offenders_result
+from retail_control_tower.pipelines.dq.results import key_text, offenders_result, table_label
 from retail_control_tower.pipelines.ingest.silver import clean_text, typed_columns
 
 # A Bronze row is named by its load, file and row number; a loaded file by the first two.
@@ -143,3 +143,65 @@ def check_reconciliation(params: dict[str, Any], specs: dict[str, dict], load_lo
         )
         rows.append(result.cross_join(counts.select(_DETAIL=detail)).mutate(DETAIL=lambda t: t._DETAIL).drop("_DETAIL"))
     return ibis.union(*rows)
+
+
+# Each Silver table whose every row becomes one row of a MODEL fact, and the fact's grain.
+FACTS = [
+    ("SILVER_ORDER_ITEMS", "MODEL_FCT_ORDER_LINE", ["ORDER_ID", "LINE_NUMBER"]),
+    ("SILVER_RETURNS", "MODEL_FCT_RETURN", ["RETURN_ID"]),
+]
+
+
+def check_silver_model(params: dict[str, Any], **tables: ir.Table) -> ir.Table:
+    """Nothing lost between Silver and MODEL: every Silver order line is a row of
+    MODEL.FCT_ORDER_LINE and every Silver return a row of MODEL.FCT_RETURN (error, naming the
+    missing keys); Silver orders with no order line reach no fact and are counted apart
+    (``orders_without_lines``, a warning: e.g. every line of the order was quarantined).
+
+    The rows are counted first (one small query): a fact is built from its Silver table, so it
+    holds no key Silver lacks, and duplicate_keys fails a fact key held twice; a fact with as many
+    rows as its Silver table therefore lost none. Only a fact whose count differs is anti-joined to
+    name the missing keys (on 49M order lines the anti-join took 20-24 s, the counts 0.02 s).
+    """
+    counts = _row_counts({name: tables[name] for flow in FACTS for name in flow[:2]})
+    rows = []
+    for silver_name, fact_name, key in FACTS:
+        silver, fact = tables[silver_name], tables[fact_name]
+        keys = silver.select(*key)
+        missing = keys.anti_join(fact, key) if counts[fact_name] != counts[silver_name] else keys.limit(0)
+        result = offenders_result(
+            missing,
+            key_text(key),
+            check="reconciliation_silver_model",
+            table=table_label(fact_name),
+            severity=params["severity"],
+            detail="",
+            sample_size=params["sample_size"],
+        )
+        prefix = f"silver {silver_name.removeprefix('SILVER_')} {counts[silver_name]} = {table_label(fact_name)} {counts[fact_name]} + missing "
+        rows.append(result.mutate(DETAIL=ibis.literal(prefix).concat(result.OBSERVED.cast("int64").cast("string"))))
+    orders, lines = tables["SILVER_ORDERS"], tables["MODEL_FCT_ORDER_LINE"]
+    without_lines = orders.select("ORDER_ID").anti_join(lines.select("ORDER_ID").distinct(), "ORDER_ID")
+    rows.append(
+        offenders_result(
+            without_lines,
+            key_text(["ORDER_ID"]),
+            check="reconciliation_orders_without_lines",
+            table="SILVER.ORDERS",
+            severity=params["orders_without_lines"],
+            detail="orders with no line in MODEL.FCT_ORDER_LINE (every line quarantined, or none supplied)",
+            sample_size=params["sample_size"],
+        )
+    )
+    return ibis.union(*rows)
+
+
+def _row_counts(tables: dict[str, ir.Table]) -> dict[str, int]:
+    """Row count of each table, in one query."""
+    names = list(tables)
+    counted = [tables[n].aggregate(**{f"_N{i}": tables[n].count()}) for i, n in enumerate(names)]
+    combined = counted[0]
+    for table in counted[1:]:
+        combined = combined.cross_join(table)
+    row = combined.to_pyarrow().to_pylist()[0]
+    return {n: int(row[f"_N{i}"]) for i, n in enumerate(names)}

@@ -10,7 +10,8 @@ from retail_control_tower.pipelines.ingest import bronze, gold, model, silver
 
 ENTITIES = ("customers", "products", "stores", "orders", "order_items", "returns")
 
-# Which Silver tables an entity's rows must reference (mirrors `references` in parameters_ingest.yml).
+# Which entities an entity's rows must reference (mirrors `references` in parameters_ingest.yml): their
+# Silver tables hold the keys, their Bronze tables tell whether an optional entity was supplied.
 REFERENCES = {
     "orders": ("customers", "stores"),
     "order_items": ("orders", "products"),
@@ -42,7 +43,8 @@ def _entity_nodes(entity: str) -> list[Node]:
                 "run_context": "run_context",
                 "spec": spec,
                 "event_dates": "params:event_dates",
-                **{ref: f"SILVER_{ref.upper()}" for ref in REFERENCES.get(entity, ())},
+                "entities": "params:ingest.entities",
+                **{f"{layer}_{ref.upper()}": f"{layer}_{ref.upper()}" for ref in REFERENCES.get(entity, ()) for layer in ("SILVER", "BRONZE")},
             },
             outputs=f"SILVER_{table}_QUARANTINE",
             name=f"quarantine_{entity}",

@@ -96,9 +96,12 @@ def _reasons(
     spec: dict[str, Any],
     event_dates: dict[str, Any],
     run_context: dict[str, Any],
-    references: dict[str, ir.Table],
+    checked: dict[int, ir.Table],
 ) -> list[tuple[ir.BooleanValue, str, ir.StringValue]]:
-    """(condition, reason code, detail) in priority order, over a table of trimmed text columns."""
+    """(condition, reason code, detail) in priority order, over a table of trimmed text columns.
+
+    ``checked`` holds the references to check (by number in the contract), from ``references_to_check``.
+    """
     typed = typed_columns(table, spec)
     rules: list[tuple[ir.BooleanValue, str, ir.StringValue]] = []
     key_columns = spec["key"]
@@ -140,13 +143,13 @@ def _reasons(
                 )
             )
     for number, reference in enumerate(spec.get("references", [])):
+        if number not in checked:
+            continue
         columns = reference["columns"]
         key = business_key([table[c] for c in columns])
-        # A dimension that was not supplied is derived from the facts later: nothing to check.
-        supplied = references[reference["entity"]].count() > 0
         rules.append(
             (
-                supplied & ibis.or_(*[table[c].notnull() for c in columns]) & table[f"_FOUND_{number}"].isnull(),
+                ibis.or_(*[table[c].notnull() for c in columns]) & table[f"_FOUND_{number}"].isnull(),
                 "UNKNOWN_" + "_".join(columns),
                 ibis.literal(f"{'|'.join(columns)}='").concat(key, f"' not found in {reference['entity']}"),
             )
@@ -154,12 +157,30 @@ def _reasons(
     return rules
 
 
+def references_to_check(spec: dict[str, Any], entities: dict[str, dict], tables: dict[str, ir.Table]) -> dict[int, ir.Table]:
+    """The references of ``spec`` to check, by number, with the Silver table each must match.
+
+    A required entity's keys are always checked, even when its Silver table is empty: with every
+    order quarantined, every order line must be quarantined too, not accepted and then dropped
+    on the way to the fact. An optional entity is checked when it was supplied, i.e. its Bronze
+    table has rows (one small query): a file whose every row was quarantined still was supplied.
+    An optional entity never supplied is derived from the facts later: nothing to check.
+    """
+    checked = {}
+    for number, reference in enumerate(spec.get("references", [])):
+        table = reference["entity"].upper()
+        required = entities.get(reference["entity"], {}).get("required", False)
+        if required or tables[f"BRONZE_{table}"].limit(1).count().execute() > 0:
+            checked[number] = tables[f"SILVER_{table}"]
+    return checked
+
+
 def _checked(
     batch: ir.Table,
     spec: dict[str, Any],
     event_dates: dict[str, Any],
     run_context: dict[str, Any],
-    references: dict[str, ir.Table],
+    checked_references: dict[int, ir.Table],
 ) -> tuple[ir.Table, list[tuple[ir.BooleanValue, str, ir.StringValue]]]:
     """The batch's trimmed text, raw values and lineage, with ``_RULE``: the number of the first
     rule the row breaks (null for a valid row); and the rules over that table."""
@@ -177,16 +198,16 @@ def _checked(
     cleaned = evaluate_once(cleaned.mutate(**{f"_TYPED_{n}": v for n, v in parsed.items()}), "parsed")
     # Each condition is evaluated once per row; the reason's code and detail are only built
     # for the rows that are quarantined.
-    marked = _mark_references(cleaned, spec, references)
-    conditions = [cond for cond, _, _ in _reasons(marked, spec, event_dates, run_context, references)]
+    marked = _mark_references(cleaned, spec, checked_references)
+    conditions = [cond for cond, _, _ in _reasons(marked, spec, event_dates, run_context, checked_references)]
     rule = ibis.cases(*[(cond, n) for n, cond in enumerate(conditions)], else_=ibis.null("int16"))
     checked = evaluate_once(marked.mutate(_RULE=rule), "checked")
-    return checked, _reasons(checked, spec, event_dates, run_context, references)
+    return checked, _reasons(checked, spec, event_dates, run_context, checked_references)
 
 
-def _mark_references(cleaned: ir.Table, spec: dict[str, Any], references: dict[str, ir.Table]) -> ir.Table:
-    """``cleaned`` with ``_FOUND_<n>``: true when the row's values of the n-th reference are a
-    key of the referenced Silver table, null when not.
+def _mark_references(cleaned: ir.Table, spec: dict[str, Any], checked: dict[int, ir.Table]) -> ir.Table:
+    """``cleaned`` with ``_FOUND_<n>`` for each checked reference: true when the row's values of
+    the n-th reference are a key of the referenced Silver table, null when not.
 
     A reference names the referenced entity's business key, which is unique in its Silver
     table, so the left join keeps one row per batch row. The values are compared typed, as
@@ -194,7 +215,9 @@ def _mark_references(cleaned: ir.Table, spec: dict[str, Any], references: dict[s
     """
     typed = typed_columns(cleaned, spec)
     for number, reference in enumerate(spec.get("references", [])):
-        target = references[reference["entity"]]
+        if number not in checked:
+            continue
+        target = checked[number]
         keys = target.select(
             **{f"_REF_{c}": target[c] for c in reference["columns"]}, **{f"_FOUND_{number}": ibis.literal(True)}
         )
@@ -211,15 +234,19 @@ def quarantine_batch(
     run_context: dict[str, Any],
     spec: dict[str, Any],
     event_dates: dict[str, Any],
-    **references: ir.Table,
+    entities: dict[str, dict] | None = None,
+    **tables: ir.Table,
 ) -> ir.Table:
     """The invalid rows of the unapplied loads, with their raw values as received and the reason.
 
     A row is invalid when it breaks a rule (``_reasons``) or, within one load, is an earlier
     copy of a business key that a later row of the load repeats (``DUPLICATE_ROW`` when the
-    values are the same, ``DUPLICATE_KEY`` when they differ).
+    values are the same, ``DUPLICATE_KEY`` when they differ). ``entities`` is the whole input
+    contract and ``tables`` the Silver and Bronze tables of the entities ``spec`` references
+    (``SILVER_ORDERS``, ``BRONZE_ORDERS``), see ``references_to_check``.
     """
     batch = unapplied_loads(bronze, prior_silver, prior_quarantine)
+    references = references_to_check(spec, entities or {}, tables)
     checked, rules = _checked(batch, spec, event_dates, run_context, references)
     names = list(spec["columns"])
     repeated = keys_repeat(batch, spec)
