@@ -126,9 +126,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the data folder afterwards")
     parser.add_argument("--quality-only", action="store_true", help="only the quality comparison, on a kept data folder")
     args = parser.parse_args()
-    scale = {**SCALES[args.scale], "preset": args.preset}
-    if args.preset == "sparse":  # a sparse business has a few orders a year per customer
-        scale["target_order_lines"] = scale["customers"] * 8
+    scale = {**SCALES[args.scale], "preset": args.preset}  # the sparse preset's volume follows its customers
     data_dir = PROJECT / "data" / "benchmarks" / f"churn_{args.scale}_{args.preset}"
     env = {**os.environ, "RCT_DATA_DIR": str(data_dir), "RCT_RAW_DIR": str(data_dir / "01_raw"),
            "KEDRO_DISABLE_TELEMETRY": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}

@@ -110,9 +110,15 @@ def release_warehouse_connections() -> None:
     process (a notebook, a second ``kedro run``) may open the DuckDB file."""
     from kedro_datasets._utils import ConnectionMixin
 
+    from retail_control_tower.ops.lock import WarehouseLockHook
+    from retail_control_tower.settings import HOOKS
+
     for connection in ConnectionMixin._connections.values():
         connection.disconnect()
     ConnectionMixin._connections.clear()
+    for hook in HOOKS:
+        if isinstance(hook, WarehouseLockHook):
+            hook.release_all()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from omegaconf.resolvers import oc
 
 from retail_control_tower.hooks import RunContextHook, WarehouseSchemasHook
 from retail_control_tower.ops.alert_hook import AlertHook
+from retail_control_tower.ops.lock import WarehouseLockHook
 from retail_control_tower.ops.run_log import RunLogHook
 from retail_control_tower.pipeline_registry import DEFAULT_PIPELINES
 
@@ -22,7 +23,9 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
-HOOKS = (RunContextHook(), WarehouseSchemasHook(), RunLogHook(DEFAULT_PIPELINES), AlertHook())
+_RUN_LOG = RunLogHook(DEFAULT_PIPELINES)
+# The warehouse lock is taken first (tryfirst) and released last (trylast) of all hooks.
+HOOKS = (WarehouseLockHook(_RUN_LOG), RunContextHook(), WarehouseSchemasHook(), _RUN_LOG, AlertHook())
 
 # kedro-viz's run hooks record events for its experimental workflow view into .viz/ of the
 # project on every run; lineage is reviewed from `kedro viz build` instead.

@@ -1,9 +1,12 @@
 """The run log: one row per run in OPS.PIPELINE_RUN_LOG, one per node in OPS.NODE_RUN_LOG.
 
 Modelled on what dbt's ``run_results.json`` records: what ran, when, for how long, with what
-result, from which code and configuration. A failed run is recorded as failed with its error;
-when the warehouse itself cannot take the rows (the connection is the failure), they go to a
-local JSON-lines file instead and the run says so.
+result, from which code and configuration. A run is recorded as ``running`` when it starts and
+its row is replaced by the outcome when it ends, so a run killed half-way stays visible (the
+REPORTING view calls it abandoned once it is stale). A failed run is recorded as failed with its
+error; when the warehouse itself cannot take the rows (the connection is the failure, or another
+run holds the warehouse), they go to a local JSON-lines file instead, and the next run that can
+write the warehouse moves them into the log.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ import ibis
 import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pandas as pd
+import pyarrow as pa
+import sqlglot as sg
+import sqlglot.expressions as sge
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
 
@@ -111,10 +117,6 @@ class RunLogHook:
             parameters = catalog.load("parameters")
         except Exception:  # a catalog without parameters still gets a run log
             parameters = {}
-        try:  # the REPORTING views read the log, so it exists from the first run on
-            self._ensure_tables(catalog)
-        except Exception as error:  # a broken warehouse fails the run in its nodes, not here
-            logger.warning("Run log tables could not be prepared: %s: %s", type(error).__name__, error)
         self._run = _Run(
             run_id=run_params["run_id"],
             pipelines=",".join(expanded),
@@ -123,6 +125,22 @@ class RunLogHook:
             parameters_hash=parameters_hash(parameters),
             git_commit=git_commit(run_params.get("project_path")),
         )
+        try:  # the REPORTING views read the log, so it exists from the first run on
+            runs, node_log = self._ensure_tables(catalog)
+            self._import_fallback(runs, node_log)
+            runs.save(_typed([self._summary(self._run, "running", None, finished=False)], PIPELINE_RUN_LOG))
+        except Exception as error:  # a broken warehouse fails the run in its nodes, not here
+            logger.warning("Run log tables could not be prepared: %s: %s", type(error).__name__, error)
+
+    def record_refusal(self, run_params: dict[str, Any], error: Exception) -> None:
+        """A run refused before it started (another run holds the warehouse): recorded in the
+        fallback file, which the next run that gets the warehouse moves into the log."""
+        run = _Run(
+            run_id=run_params["run_id"], pipelines=",".join(run_params.get("pipeline_names") or ["__default__"]),
+            env=run_params.get("env") or "local", started_at=datetime.now().replace(microsecond=0),
+            parameters_hash="", git_commit=git_commit(run_params.get("project_path")),
+        )
+        self.record_elsewhere(self._summary(run, "refused", error), [], "another run holds the warehouse", quiet=True)
 
     @hook_impl
     def before_node_run(self, node) -> None:
@@ -193,27 +211,56 @@ class RunLogHook:
         run, self._run = self._run, None
         if run is None:
             return
+        summary = self._summary(run, status, error)
+        try:
+            self._write(catalog, summary, run.nodes)
+        except Exception as write_error:  # the warehouse may be what failed; never lose the record
+            self.record_elsewhere(summary, run.nodes, write_error)
+
+    def record_elsewhere(self, summary: dict[str, Any], nodes: list[dict[str, Any]], write_error: Exception | str, quiet: bool = False) -> Path:
+        """Appends a run's record to the fallback file, for the next run to move into the log."""
+        path = self._data_dir / FALLBACK_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"run": summary, "nodes": nodes, "warehouse_error": str(write_error)}, default=str) + "\n")
+        if quiet:
+            return path
+        logger.warning(
+            "Run %s (%s) could not be recorded in OPS.PIPELINE_RUN_LOG (%s); recorded in %s instead.",
+            summary["RUN_ID"], summary["STATUS"], write_error, path,
+        )
+        return path
+
+    @staticmethod
+    def _summary(run: _Run, status: str, error: Exception | None, finished: bool = True) -> dict[str, Any]:
         failed = next((n["NODE_NAME"] for n in run.nodes if n["STATUS"] == "failed"), None)
-        summary = {
+        return {
             "RUN_ID": run.run_id, "PIPELINES": run.pipelines, "ENV": run.env, "STARTED_AT": run.started_at,
-            "FINISHED_AT": datetime.now().replace(microsecond=0), "DURATION_SECONDS": round(time.perf_counter() - run.clock, 3),
+            "FINISHED_AT": datetime.now().replace(microsecond=0) if finished else None,
+            "DURATION_SECONDS": round(time.perf_counter() - run.clock, 3) if finished else None,
             "STATUS": status, "ERROR_CLASS": type(error).__name__ if error else None,
             "ERROR_MESSAGE": str(error)[:4000] if error else None, "FAILED_NODE": failed,
             "NODES_RUN": sum(n["STATUS"] == "success" for n in run.nodes), "GIT_COMMIT": run.git_commit,
             "PACKAGE_VERSION": _version("retail-control-tower"), "KEDRO_VERSION": _version("kedro"),
             "PARAMETERS_HASH": run.parameters_hash, "RUN_USER": getpass.getuser(),
         }
-        try:
-            self._write(catalog, summary, run.nodes)
-        except Exception as write_error:  # the warehouse may be what failed; never lose the record
-            path = self._data_dir / FALLBACK_FILE
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps({"run": summary, "nodes": run.nodes, "warehouse_error": str(write_error)}, default=str) + "\n")
-            logger.warning(
-                "Run %s (%s) could not be recorded in OPS.PIPELINE_RUN_LOG (%s: %s); recorded in %s instead.",
-                run.run_id, status, type(write_error).__name__, write_error, path,
-            )
+
+    def _import_fallback(self, runs, node_log) -> None:
+        """Moves the records of runs that could not write the warehouse into the log."""
+        path = self._data_dir / FALLBACK_FILE
+        if not path.exists() or not path.stat().st_size:
+            return
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        summaries = [{**r["run"], "STARTED_AT": _timestamp(r["run"]["STARTED_AT"]), "FINISHED_AT": _timestamp(r["run"]["FINISHED_AT"])} for r in records]
+        _replace_runs(runs, [s["RUN_ID"] for s in summaries])
+        runs.save(_typed(summaries, PIPELINE_RUN_LOG))
+        nodes = [
+            {**n, "STARTED_AT": _timestamp(n["STARTED_AT"]), "FINISHED_AT": _timestamp(n["FINISHED_AT"])} for r in records for n in r["nodes"]
+        ]
+        if nodes:
+            node_log.save(_typed(nodes, NODE_RUN_LOG))
+        path.rename(path.with_name(f"{path.stem}.imported-{datetime.now():%Y%m%dT%H%M%S}{path.suffix}"))
+        logger.info("Moved %d run record(s) from %s into OPS.PIPELINE_RUN_LOG", len(records), path)
 
     @staticmethod
     def _ensure_tables(catalog) -> tuple[Any, Any]:
@@ -231,7 +278,26 @@ class RunLogHook:
     @classmethod
     def _write(cls, catalog, summary: dict[str, Any], nodes: list[dict[str, Any]]) -> None:
         runs, node_log = cls._ensure_tables(catalog)
-        runs.save(ibis.memtable(pd.DataFrame([summary])).cast(PIPELINE_RUN_LOG))
+        _replace_runs(runs, [summary["RUN_ID"]])
+        runs.save(_typed([summary], PIPELINE_RUN_LOG))
         if nodes:
-            frame = pd.DataFrame(nodes).astype({"ROWS_WRITTEN": "Int64"})
-            node_log.save(ibis.memtable(frame[list(NODE_RUN_LOG.names)]).cast(NODE_RUN_LOG))
+            node_log.save(_typed(nodes, NODE_RUN_LOG))
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _typed(rows: list[dict[str, Any]], schema: ibis.Schema) -> ir.Table:
+    """Rows as an in-memory table typed by ``schema`` from the start: a column that is null in
+    every row (FAILED_NODE of a good run) must not reach the engine untyped (Snowflake refuses
+    a NULL-typed column in the table it uploads the rows to)."""
+    arrow = schema.to_pyarrow()
+    return ibis.memtable(pa.Table.from_pylist([{name: row.get(name) for name in schema.names} for row in rows], schema=arrow))
+
+
+def _replace_runs(runs, run_ids: list[str]) -> None:
+    """Deletes the log rows of these runs (the ``running`` row a run's outcome replaces)."""
+    table = sg.table(runs._table_name, db=runs._database, quoted=True)
+    condition = sg.column("RUN_ID", quoted=True).isin(*[sge.Literal.string(r) for r in run_ids])
+    runs.connection.raw_sql(sge.Delete(this=table, where=sge.Where(this=condition)).sql(dialect=runs.connection.dialect))

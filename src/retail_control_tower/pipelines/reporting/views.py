@@ -80,14 +80,23 @@ def v_dq_latest(dq_results: ir.Table) -> ir.Table:
     return _latest(dq_results, ["CHECK_NAME", "TABLE_NAME"], "CHECKED_AT")
 
 
-def v_pipeline_health(run_log: ir.Table, order_lines: ir.Table, freshness: dict[str, Any]) -> ir.Table:
+def v_pipeline_health(run_log: ir.Table, order_lines: ir.Table, freshness: dict[str, Any], run_health: dict[str, Any]) -> ir.Table:
     """Per pipeline: the last run, last success and last failure (with its error); and the
-    age of the newest sale against the freshness SLA, measured when the view is queried."""
+    age of the newest sale against the freshness SLA, measured when the view is queried.
+
+    A run is logged as ``running`` when it starts; one still running after
+    ``abandoned_after_hours`` died without recording its end (killed, machine lost) and is
+    shown as ``abandoned``."""
+    started_hours_ago = (ibis.now().cast("timestamp").epoch_seconds() - run_log.STARTED_AT.epoch_seconds()) / 3600.0
+    status = ibis.ifelse(
+        (run_log.STATUS == "running") & (started_hours_ago > run_health["abandoned_after_hours"]), "abandoned", run_log.STATUS
+    )
     runs = run_log.select(
-        "RUN_ID", "STARTED_AT", "FINISHED_AT", "STATUS", "ERROR_CLASS", "ERROR_MESSAGE", "FAILED_NODE",
+        "RUN_ID", "STARTED_AT", "FINISHED_AT", "ERROR_CLASS", "ERROR_MESSAGE", "FAILED_NODE",
+        STATUS=status,
         PIPELINE=run_log.PIPELINES.split(",").unnest(),
     )
-    last = _latest(runs, ["PIPELINE"], "FINISHED_AT")
+    last = _latest(runs, ["PIPELINE"], "STARTED_AT")
     by_pipeline = runs.group_by("PIPELINE").aggregate(
         LAST_SUCCESS_AT=runs.FINISHED_AT.max(where=runs.STATUS == "success"),
         LAST_FAILURE_AT=runs.FINISHED_AT.max(where=runs.STATUS == "failed"),
