@@ -1,4 +1,5 @@
-"""Cross-cutting work of a run: the run context handed to nodes and the warehouse schemas."""
+"""Cross-cutting work of a run: the run context handed to nodes, the warehouse schemas, and
+settings that moved (a value left at its old place would be ignored without a word)."""
 
 from __future__ import annotations
 
@@ -87,3 +88,45 @@ class WarehouseSchemasHook:
             created.add(key)
         if created:
             logger.info("Warehouse schemas ready: %s", ", ".join(sorted(s for _, s in created)))
+
+
+#: Settings that moved: old key → new key. The event date range and the reference time used to be
+#: set twice (for ingest and for dq); they are one setting now, read by both.
+RETIRED_SETTINGS = {
+    "ingest.validation.min_event_date": "event_dates.min",
+    "ingest.validation.max_future_days": "event_dates.max_future_days",
+    "dq.value_ranges.min_event_date": "event_dates.min",
+    "dq.value_ranges.max_future_days": "event_dates.max_future_days",
+    "dq.value_ranges.reference_time": "event_dates.reference_time",
+    "dq.freshness.reference_time": "event_dates.reference_time",
+}
+
+
+class RetiredSettingError(ValueError):
+    """A parameter is set where the project no longer reads it."""
+
+
+class RetiredSettingsHook:
+    """Stops a run, before anything is loaded, when a setting is given at a place that is no
+    longer read (in conf/ or with ``--params``): the run would otherwise go on with the default."""
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        parameters = context.config_loader["parameters"]
+        found = [(old, new) for old, new in RETIRED_SETTINGS.items() if _setting(parameters, old) is not None]
+        if found:
+            moves = "; ".join(f"`{old}` is now `{new}`" for old, new in found)
+            raise RetiredSettingError(
+                f"Parameters set where they are no longer read: {moves} (conf/base/parameters_ingest.yml, "
+                "`event_dates`: one valid date range and reference time for ingest and dq alike). Move the value, "
+                "e.g. --params event_dates.reference_time=1998-12-31T23:59:59; see README.md, 'Bring your own data'."
+            )
+
+
+def _setting(parameters: dict[str, Any], dotted: str) -> Any:
+    value: Any = parameters
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from conftest import small_retailer
 
+from retail_control_tower.hooks import RetiredSettingError
 from retail_control_tower.pipelines.dq.gate import DataQualityError
 
 # The little retailer's orders and lines, placed in 1997-1998 (the newest order on 1998-12-30).
@@ -86,3 +87,17 @@ def test_the_reference_time_also_bounds_future_dates_in_ingest(workspace):
     assert workspace.rows("SELECT BUSINESS_KEY, REASON_CODE FROM SILVER.ORDERS_QUARANTINE") == [("O5", "DATE_OUT_OF_RANGE")]
     assert workspace.rows("SELECT BUSINESS_KEY, REASON_CODE FROM SILVER.ORDER_ITEMS_QUARANTINE") == [("O5|1", "UNKNOWN_ORDER_ID")]
     assert workspace.scalar("SELECT PASSED FROM OPS.DQ_GATE") is True
+
+
+@pytest.mark.parametrize(
+    ("retired", "moved_to"),
+    [
+        ({"dq": {"freshness": {"reference_time": "1998-12-31T00:00:00"}}}, "event_dates.reference_time"),
+        ({"ingest": {"validation": {"min_event_date": "1997-01-01"}}}, "event_dates.min"),
+    ],
+)
+def test_a_date_setting_at_its_old_place_stops_the_run_naming_the_new_one(workspace, retired, moved_to):
+    workspace.write_retailer(_historical())
+    with pytest.raises(RetiredSettingError, match=rf"is now `{moved_to}`"):
+        workspace.run("ingest", "dq", params=retired)
+    assert not workspace.warehouse.exists()  # stopped before anything ran
