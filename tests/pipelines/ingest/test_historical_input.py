@@ -3,8 +3,13 @@ exist yet, 1990s dates in a minimal input of orders + order items, and nothing l
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
-from conftest import small_retailer
+import yaml
+from conftest import PROJECT, small_retailer
 
 from retail_control_tower.hooks import RetiredSettingError
 from retail_control_tower.pipelines.dq.gate import DataQualityError
@@ -101,3 +106,61 @@ def test_a_date_setting_at_its_old_place_stops_the_run_naming_the_new_one(worksp
     with pytest.raises(RetiredSettingError, match=rf"is now `{moved_to}`"):
         workspace.run("ingest", "dq", params=retired)
     assert not workspace.warehouse.exists()  # stopped before anything ran
+
+
+def _readme_example(first_line: str) -> str:
+    """The code block of README.md that starts with ``first_line``, as a user would copy it."""
+    text = (PROJECT / "README.md").read_text()
+    start = text.index(first_line)
+    return text[start : text.index("```", start)]
+
+
+def test_the_readme_config_file_runs_a_historical_data_set(workspace):
+    """`kedro run --config history.yml` as README.md shows it, in a real `kedro run` process."""
+    workspace.write_retailer(_historical())
+    config = workspace.root / "history.yml"
+    config.write_text(_readme_example("# history.yml"))
+    kedro = Path(sys.executable).parent / "kedro"
+    result = subprocess.run([str(kedro), "run", "--config", str(config)], cwd=PROJECT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert workspace.count("SILVER.ORDERS_QUARANTINE") == workspace.count("SILVER.ORDER_ITEMS_QUARANTINE") == 0
+    assert workspace.scalar("SELECT PASSED FROM OPS.DQ_GATE") is True
+    assert workspace.scalar("SELECT PIPELINES FROM OPS.PIPELINE_RUN_LOG") in ("ingest,dq", "dq,ingest")
+
+
+def test_a_config_file_hands_kedro_run_nested_and_list_parameters(tmp_path, monkeypatch):
+    """What Kedro's own `run` command makes of the README's file: the parameters reach the
+    session as written, the list whole; `--params` on the command line replaces them all.
+    (Only the session is stood in for: the run itself is the test above.)"""
+    from click.testing import CliRunner
+    from kedro.framework.cli.project import run
+    from kedro.framework.session import KedroSession
+
+    sessions: list[dict] = []
+
+    class Recorded:
+        def __init__(self, **create):
+            sessions.append(create)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def run(self, **options):
+            sessions[-1]["pipeline_names"] = options["pipeline_names"]
+            return {}
+
+    monkeypatch.setattr(KedroSession, "create", classmethod(lambda cls, **create: Recorded(**create)))
+    example = _readme_example("# history.yml")
+    config = tmp_path / "history.yml"
+    config.write_text(example)
+    written = yaml.safe_load(example)["run"]["params"]
+    assert written["train_eval"]["feature_sets"]["ext"]["numeric"][-1] == "AVG_ORDER_VALUE"
+
+    assert CliRunner().invoke(run, ["--config", str(config)], catch_exceptions=False).exit_code == 0
+    assert sessions[-1]["runtime_params"] == written
+    assert sorted(sessions[-1]["pipeline_names"]) == ["dq", "ingest"]
+    CliRunner().invoke(run, ["--config", str(config), "--params", "event_dates.min=1996-01-01"], catch_exceptions=False)
+    assert sessions[-1]["runtime_params"] == {"event_dates": {"min": "1996-01-01"}}

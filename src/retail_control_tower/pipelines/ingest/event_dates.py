@@ -24,6 +24,12 @@ class EventDateRange:
 
 def event_date_range(event_dates: dict[str, Any], run_context: dict[str, Any]) -> EventDateRange:
     """The range an ``event_dates`` block sets, for the run in ``run_context``."""
+    missing = [key for key in ("min", "max_future_days") if event_dates.get(key) is None]
+    if missing:
+        raise ValueError(
+            f"event_dates lacks {' and '.join(missing)}: a section in conf/<env>/parameters*.yml replaces conf/base's "
+            "whole, so give every key of the block there (min, max_future_days, reference_time)."
+        )
     configured = event_dates.get("reference_time")
     # A value given on the command line may arrive as text or, from YAML, as a date/datetime.
     reference = datetime.fromisoformat(str(configured)) if configured else run_context["started_at"]
