@@ -219,3 +219,34 @@ def test_a_broken_statement_fails_the_compilation(tmp_path):
     result = compile_sql.Compilation()
     assert compile_sql.parse_sql_files(tmp_path, result) == 2
     assert list(result.errors) == [str(tmp_path / "gold" / "broken.sql")]
+
+
+def test_a_train_eval_that_fails_half_way_leaves_nothing_a_view_or_report_reads(warehouse_after_a_run, monkeypatch):
+    """MLflow fails while recording the run (its artifact store refuses a file): no warehouse row
+    of the run is written; and rows of a run that died after writing its metrics but before its
+    registry row (the commit marker) are ignored by the views."""
+    import mlflow
+
+    ws = warehouse_after_a_run
+    tables = ("ML.MODEL_METRICS", "ML.MODEL_DECILES", "ML.MODEL_CALIBRATION", "ML.MODEL_REGISTRY")
+    before = {table: ws.count(table) for table in tables}
+    view_before = ws.rows("SELECT DISTINCT RUN_ID FROM REPORTING.V_LATEST_MODEL_METRICS")
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(mlflow, "log_figure", full_disk)
+    with pytest.raises(Exception) as failure:
+        ws.run("train_eval")
+    message = str(failure.value)
+    assert "MLflow could not record training run" in message and "No space left on device" in message
+    assert "mlflow.db" in message.splitlines()[-1]  # where, in the same line
+    assert {table: ws.count(table) for table in tables} == before
+    monkeypatch.undo()
+
+    # A run that died between its metrics and its registry row: its metrics stay invisible.
+    ws.rows(
+        "INSERT INTO ML.MODEL_METRICS SELECT 'half-written-run', MODEL_NAME, MODEL_VERSION, VARIANT, SPLIT, VALIDATION_DATE, "
+        "METRIC, VALUE, COMPUTED_AT + INTERVAL 1 DAY FROM ML.MODEL_METRICS"
+    )
+    assert ws.rows("SELECT DISTINCT RUN_ID FROM REPORTING.V_LATEST_MODEL_METRICS") == view_before

@@ -83,11 +83,19 @@ class MlflowModelRegistryDataset(AbstractDataset[Publication, "pd.DataFrame | Re
                 f"{self._model_name}@{self._alias} is read-only: save the Publication through the dataset without an alias"
             )
         _check(data)
-        client = self._client()
-        with self._global_uris():
-            experiment_id = self._experiment_id(client)
-            logged = {variant.variant: self._log_variant(variant, data, experiment_id) for variant in data.variants}
-            self._register(client, data, *logged[data.challenger])
+        try:
+            client = self._client()
+            with self._global_uris():
+                experiment_id = self._experiment_id(client)
+                logged = {variant.variant: self._log_variant(variant, data, experiment_id) for variant in data.variants}
+                self._register(client, data, *logged[data.challenger])
+        except Exception as error:
+            # MLflow's store errors run to pages (SQL, an autoflush hint); say what and where in one line.
+            first = next((line for line in str(error).splitlines() if line.strip()), "")
+            raise DatasetError(
+                f"MLflow could not record training run {data.kedro_run_id} in the tracking store {self._tracking_uri} "
+                f"(artifacts: {self._artifact_location or 'the server default'}): {type(error).__name__}: {first}"
+            ) from error
 
     def _log_variant(self, variant: VariantResult, publication: Publication, experiment_id: str):
         tags = {key: str(value) for key, value in publication.tags.items()}

@@ -21,8 +21,8 @@ def _frame(table: ir.Table | None, limit: int | None = None) -> pd.DataFrame:
     return (table.limit(limit) if limit else table).to_pandas()
 
 
-def _latest_run(table: ir.Table | None, order: str) -> ir.Table | None:
-    return None if table is None else latest_run(table, order)
+def _latest_run(table: ir.Table | None, order: str, complete: ir.Table | None = None) -> ir.Table | None:
+    return None if table is None else latest_run(table, order, complete)
 
 
 def gather_report_data(
@@ -52,8 +52,8 @@ def gather_report_data(
         generated_at=datetime.now().replace(microsecond=0),
         env=run_context["env"],
         run_id=run_context["run_id"],
-        deciles=_frame(_latest_run(deciles, "COMPUTED_AT")),
-        calibration=_frame(_latest_run(calibration, "COMPUTED_AT")),
+        deciles=_frame(_latest_run(deciles, "COMPUTED_AT", registry)),
+        calibration=_frame(_latest_run(calibration, "COMPUTED_AT", registry)),
         metrics=_frame(metrics),
         decisions=_frame(_latest_run(registry, "RECORDED_AT")),
         champion=champions.iloc[0].to_dict() if not champions.empty else None,

@@ -11,7 +11,12 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(views.v_champion_model, ["ML_MODEL_REGISTRY", "ML_MODEL_METRICS"], "REPORTING_V_CHAMPION_MODEL", name="v_champion_model"),
-            Node(views.v_latest_model_metrics, "ML_MODEL_METRICS", "REPORTING_V_LATEST_MODEL_METRICS", name="v_latest_model_metrics"),
+            Node(
+                views.v_latest_model_metrics,
+                ["ML_MODEL_METRICS", "ML_MODEL_REGISTRY"],
+                "REPORTING_V_LATEST_MODEL_METRICS",
+                name="v_latest_model_metrics",
+            ),
             Node(views.v_latest_churn_scores, "ML_CUSTOMER_CHURN_SCORE", "REPORTING_V_LATEST_CHURN_SCORES", name="v_latest_churn_scores"),
             Node(
                 views.v_customer_risk,

@@ -38,15 +38,19 @@ def v_champion_model(registry: ir.Table, model_metrics: ir.Table) -> ir.Table:
     )
 
 
-def latest_run(table: ir.Table, order: str) -> ir.Table:
-    """The rows of the run (``RUN_ID``) that wrote last, by ``order``."""
+def latest_run(table: ir.Table, order: str, complete: ir.Table | None = None) -> ir.Table:
+    """The rows of the run (``RUN_ID``) that wrote last, by ``order``; with ``complete`` (a table
+    of run ids, e.g. ML.MODEL_REGISTRY), only among the runs it holds."""
+    if complete is not None:
+        table = table.semi_join(complete.select("RUN_ID").distinct(), "RUN_ID")
     latest = table.aggregate(_LATEST_RUN_ID=table.RUN_ID.argmax(table[order]))
     return table.inner_join(latest, table.RUN_ID == latest._LATEST_RUN_ID).select(*table.columns)
 
 
-def v_latest_model_metrics(model_metrics: ir.Table) -> ir.Table:
-    """Every metric of the latest train_eval run (all variants, folds and holdout)."""
-    return latest_run(model_metrics, "COMPUTED_AT")
+def v_latest_model_metrics(model_metrics: ir.Table, registry: ir.Table) -> ir.Table:
+    """Every metric of the latest complete train_eval run (all variants, folds and holdout):
+    a run counts once its decision is in ML.MODEL_REGISTRY, written last."""
+    return latest_run(model_metrics, "COMPUTED_AT", complete=registry)
 
 
 def v_latest_churn_scores(scores: ir.Table) -> ir.Table:

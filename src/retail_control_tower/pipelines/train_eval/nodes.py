@@ -302,8 +302,9 @@ def _diagnostics(holdout: HoldoutEvaluation, run_context: dict[str, Any]) -> tup
     )
 
 
-def holdout_diagnostics(holdout: HoldoutEvaluation, run_context: dict[str, Any]) -> tuple[ir.Table, ir.Table]:
-    """ML.MODEL_DECILES and ML.MODEL_CALIBRATION: every variant's holdout tables, stamped with the run."""
+def holdout_diagnostics(holdout: HoldoutEvaluation, run_context: dict[str, Any], *recorded_first: Any) -> tuple[ir.Table, ir.Table]:
+    """ML.MODEL_DECILES and ML.MODEL_CALIBRATION: every variant's holdout tables, stamped with the
+    run; ``recorded_first`` (the MLflow registry) orders them after MLflow has the run."""
     deciles, calibration = _diagnostics(holdout, run_context)
     return tables.as_table(deciles, tables.MODEL_DECILES), tables.as_table(calibration, tables.MODEL_CALIBRATION)
 
@@ -363,9 +364,10 @@ def build_publication(
     )
 
 
-def mirror_registry(registry: pd.DataFrame, run_context: dict[str, Any]) -> ir.Table:
+def mirror_registry(registry: pd.DataFrame, run_context: dict[str, Any], *written_first: Any) -> ir.Table:
     """ML.MODEL_REGISTRY rows of this run: the version it registered and any champion it retired,
-    with the aliases as they stand after the decision."""
+    with the aliases as they stand after the decision. Written after the run's metrics, deciles
+    and calibration (``written_first``): a run's registry row is what makes its rows count."""
     mine = registry[registry.KEDRO_RUN_ID == run_context["run_id"]]
     retired = registry[registry.RETIRED_BY_VERSION.isin(mine.MODEL_VERSION) & registry.RETIRED_BY_VERSION.notna()]
     retired = retired.assign(DECISION="retired", REASON="champion replaced by version " + retired.RETIRED_BY_VERSION)

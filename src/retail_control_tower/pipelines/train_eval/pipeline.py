@@ -1,4 +1,9 @@
-"""The ``train_eval`` pipeline: labelled frame → CV and holdout → challenger → decision → MLflow → ML tables."""
+"""The ``train_eval`` pipeline: labelled frame → CV and holdout → challenger → decision → MLflow → ML tables.
+
+All or nothing: the warehouse rows of a run are written only after MLflow has recorded it, and
+its ML.MODEL_REGISTRY row last. The REPORTING views and the report read metrics, deciles and
+calibration only of runs in the registry, so a run that failed half-way shows nowhere.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 nodes.holdout_diagnostics,
-                ["holdout_evaluation", "run_context"],
+                ["holdout_evaluation", "run_context", "churn_model_registry"],
                 ["ML_MODEL_DECILES", "ML_MODEL_CALIBRATION"],
                 name="holdout_diagnostics",
             ),
@@ -40,7 +45,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "churn_model_registry",
                 name="publish_to_mlflow",
             ),
-            Node(nodes.mirror_registry, ["churn_model_registry", "run_context"], "ML_MODEL_REGISTRY", name="mirror_registry"),
+            Node(
+                nodes.mirror_registry,
+                ["churn_model_registry", "run_context", "ML_MODEL_METRICS", "ML_MODEL_DECILES", "ML_MODEL_CALIBRATION"],
+                "ML_MODEL_REGISTRY",
+                name="mirror_registry",
+            ),
             Node(
                 nodes.mirror_metrics,
                 ["cv_metrics", "holdout_evaluation", "churn_model_registry", "run_context"],
