@@ -180,8 +180,10 @@ def check_silver_model(params: dict[str, Any], **tables: ir.Table) -> ir.Table:
         )
         prefix = f"silver {silver_name.removeprefix('SILVER_')} {counts[silver_name]} = {table_label(fact_name)} {counts[fact_name]} + missing "
         rows.append(result.mutate(DETAIL=ibis.literal(prefix).concat(result.OBSERVED.cast("int64").cast("string"))))
+    # An anti-join on the order id (no distinct order ids first): on 10M lines / 4M orders it took
+    # 0.95 s against 1.45 s; on 49M lines 2-4 s (DuckDB, 2 cores).
     orders, lines = tables["SILVER_ORDERS"], tables["MODEL_FCT_ORDER_LINE"]
-    without_lines = orders.select("ORDER_ID").anti_join(lines.select("ORDER_ID").distinct(), "ORDER_ID")
+    without_lines = orders.select("ORDER_ID").anti_join(lines, "ORDER_ID")
     rows.append(
         offenders_result(
             without_lines,
