@@ -11,7 +11,7 @@ export KEDRO_DISABLE_TELEMETRY := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 
-.PHONY: run test setup data clean-data viz chromium
+.PHONY: run test setup data clean-data viz chromium mono powerbi
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version'
@@ -48,7 +48,20 @@ viz: setup
 chromium:
 	@command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
-test: setup chromium
+# Power BI checks (tests/powerbi): Microsoft's TMDL parser runs on Debian's Mono (pythonnet), and
+# Microsoft's M parser is an npm package, installed from the lock file beside the tests.
+mono:
+	@dpkg -s mono-complete >/dev/null 2>&1 || ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mono-complete)
+
+POWERBI_NODE := tests/powerbi/node_modules/.package-lock.json
+$(POWERBI_NODE): tests/powerbi/package.json tests/powerbi/package-lock.json
+	npm ci --prefix tests/powerbi --no-audit --no-fund --loglevel=error
+
+# Regenerate the Power BI Project (powerbi/) from powerbi/spec.yml.
+powerbi: setup
+	$(BIN)/retail-control-tower-powerbi
+
+test: setup chromium mono $(POWERBI_NODE)
 	$(BIN)/python -m pytest
 
 clean-data:

@@ -1,0 +1,104 @@
+"""The model reads only what the warehouse has: after a real Kedro run on a small generated
+retailer, every object and column the spec names exists, as a table or view and with a
+compatible type, in the warehouse's information_schema."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import duckdb
+import pytest
+from conftest import Workspace, release_warehouse_connections
+from powerbi_support import POWERBI, PROJECT, contract_problems
+
+from retail_control_tower.powerbi import load_spec
+
+SMALL = {"synthetic": {"customers": 500, "stores": 6, "products": 60, "history_days": 540, "target_order_lines": 25000}}
+TABLES = "SELECT table_schema, table_name, table_type FROM information_schema.tables"
+COLUMNS = "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns"
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory):
+    """A warehouse after `generate` and the default pipeline, as a newcomer's `make run` leaves it."""
+    monkeypatch = pytest.MonkeyPatch()
+    root = tmp_path_factory.mktemp("powerbi_contract")
+    workspace = Workspace(root, root / "raw", root / "data")
+    workspace.raw.mkdir()
+    workspace.data.mkdir()
+    monkeypatch.setenv("RCT_DATA_DIR", str(workspace.data))
+    monkeypatch.setenv("RCT_RAW_DIR", str(workspace.raw))
+    workspace.run("generate", params=SMALL)
+    workspace.run()
+    release_warehouse_connections()
+    yield workspace
+    release_warehouse_connections()
+    monkeypatch.undo()
+
+
+def test_every_column_the_model_reads_exists_with_a_compatible_type(warehouse):
+    assert contract_problems(load_spec(), warehouse.rows(TABLES), warehouse.rows(COLUMNS)) == []
+    release_warehouse_connections()
+
+
+def test_a_renamed_warehouse_column_fails_the_contract(warehouse, tmp_path):
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(warehouse.warehouse, copy)
+    con = duckdb.connect(str(copy))
+    try:
+        con.execute("ALTER TABLE MODEL.DIM_STORE RENAME COLUMN REGION TO STORE_REGION")
+        con.execute("ALTER TABLE ML.MODEL_DECILES ALTER COLUMN LIFT TYPE VARCHAR")
+        con.execute("DROP VIEW REPORTING.V_DQ_LATEST")
+        con.execute("CREATE TABLE REPORTING.V_DQ_LATEST AS SELECT * FROM OPS.DQ_RESULTS")
+        problems = contract_problems(load_spec(), con.execute(TABLES).fetchall(), con.execute(COLUMNS).fetchall())
+    finally:
+        con.close()
+    assert problems == [
+        "DIM_STORE: MODEL.DIM_STORE.REGION does not exist in the warehouse",
+        "MODEL_DECILES: ML.MODEL_DECILES.LIFT is VARCHAR, the model reads it as double",
+        "V_DQ_LATEST: REPORTING.V_DQ_LATEST is a BASE TABLE, the partition navigates to a View",
+    ]
+
+
+def test_a_spec_reading_a_column_the_warehouse_lacks_fails_the_contract(warehouse, tmp_path):
+    text = (POWERBI / "spec.yml").read_text(encoding="utf-8")
+    (tmp_path / "spec.yml").write_text(text.replace("      BRAND: text\n", "      BRAND: text\n      COLOUR: text\n", 1))
+    problems = contract_problems(load_spec(tmp_path / "spec.yml"), warehouse.rows(TABLES), warehouse.rows(COLUMNS))
+    release_warehouse_connections()
+    assert problems == ["DIM_PRODUCT: MODEL.DIM_PRODUCT.COLOUR does not exist in the warehouse"]
+
+
+def _granted(sql: str, role: str) -> set[tuple[str, str]]:
+    """(privilege, schema) pairs the bootstrap grants ``role``: USAGE, or SELECT on ALL and
+    FUTURE TABLES / VIEWS (both needed: the pipelines recreate their tables)."""
+    grants = set()
+    for schema in re.findall(rf"GRANT USAGE ON SCHEMA \w+\.(\w+) TO ROLE {role};", sql):
+        grants.add(("USAGE", schema))
+    selects = re.findall(rf"GRANT SELECT ON (ALL|FUTURE) (TABLES|VIEWS) IN SCHEMA \w+\.(\w+) TO ROLE {role};", sql)
+    for kind in ("TABLES", "VIEWS"):
+        for schema in {s for _, k, s in selects if k == kind}:
+            if {("ALL", kind, schema), ("FUTURE", kind, schema)} <= set(selects):
+                grants.add((f"SELECT {kind}", schema))
+    return grants
+
+
+def _missing_grants() -> list[tuple[str, str]]:
+    spec = load_spec()
+    sql = (PROJECT / "sql" / "snowflake" / "02_roles_and_grants.sql").read_text(encoding="utf-8")
+    needed = {("USAGE", t.schema) for t in spec.tables} | {(f"SELECT {t.kind.upper()}S", t.schema) for t in spec.tables}
+    return sorted(needed - _granted(sql, spec.source.role))
+
+
+# The bootstrap grants the reporting role GOLD, ML and REPORTING; the model's dimensions and
+# order lines live in MODEL. Granting it is for the owner of sql/snowflake/ to decide.
+KNOWN_GAP = [("SELECT TABLES", "MODEL"), ("USAGE", "MODEL")]
+
+
+def test_the_reporting_role_lacks_no_grant_but_the_known_model_schema_gap():
+    assert set(_missing_grants()) <= set(KNOWN_GAP)
+
+
+@pytest.mark.xfail(strict=True, reason="RETAIL_REPORTING has no USAGE/SELECT on schema MODEL (sql/snowflake/02_roles_and_grants.sql)")
+def test_the_reporting_role_may_read_every_object_the_model_reads():
+    assert _missing_grants() == []
