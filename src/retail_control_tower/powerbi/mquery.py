@@ -77,7 +77,7 @@ def partition(spec: Spec, table: Table) -> str:
     """The partition query of ``table``."""
     names = [c.name for c in table.columns]
     sql = "SELECT " + ", ".join(f'"{n}"' for n in names) + f" FROM {table.schema}.{table.object}"
-    odbc = text(f"Driver={{{spec.source.duckdb_driver}}};Database=") + ' & DuckDbFile & ";access_mode=READ_ONLY"'
+    odbc = text(f"Driver={{{spec.source.duckdb_driver}}};Database=") + ' & DuckDbFile & ";access_mode=read_only"'
     snowflake = (
         "Snowflake.Databases(SnowflakeServer, SnowflakeWarehouse, [Role = SnowflakeRole])"
         '{[Name = SnowflakeDatabase, Kind = "Database"]}[Data]'

@@ -108,6 +108,9 @@ def semantic_model_definition(spec: Spec) -> dict[str, str]:
                 "\tdiscourageImplicitMeasures",
                 f"\tsourceQueryCulture: {spec.culture}",
                 "",
+                # No automatic date tables beside DIM_DATE, the model's date table.
+                "annotation __PBI_TimeIntelligenceEnabled = 0",
+                "",
                 *[f"ref table {name(t.name)}" for t in spec.tables],
                 "",
                 "",
@@ -119,6 +122,8 @@ def semantic_model_definition(spec: Spec) -> dict[str, str]:
         expressions += _description(parameter.description, "")
         expressions.append(f"expression {name(parameter.name)} = {parameter.expression()}")
         expressions.append(f"\tlineageTag: {tag('expression', parameter.name)}")
+        expressions.append("")
+        expressions.append("\tannotation PBI_ResultType = Text")
         expressions.append("")
     files["expressions.tmdl"] = "\n".join(expressions) + "\n"
     relationships: list[str] = []
