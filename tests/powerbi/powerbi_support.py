@@ -292,3 +292,14 @@ def contract_problems(spec, tables: list[tuple], columns: list[tuple]) -> list[s
             elif not compatible(column.type, found):
                 problems.append(f"{table.name}: {table.qualified_object}.{column.name} is {found}, the model reads it as {column.type}")
     return problems
+
+
+def duckdb_queries(model: dict[str, Any]) -> dict[str, str]:
+    """The SQL each partition sends through DuckDB's ODBC driver (WarehouseSource = DuckDB)."""
+    queries = {}
+    for table in model["tables"]:
+        for part in table["partitions"]:
+            found = re.search(r'Odbc\.Query\(.*?, "((?:[^"]|"")*)"\)', part["expression"])
+            if found:
+                queries[table["name"]] = found.group(1).replace('""', '"')
+    return queries

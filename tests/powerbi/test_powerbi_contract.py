@@ -10,7 +10,7 @@ import shutil
 import duckdb
 import pytest
 from conftest import Workspace, release_warehouse_connections
-from powerbi_support import POWERBI, PROJECT, contract_problems
+from powerbi_support import POWERBI, PROJECT, contract_problems, definition, duckdb_queries, read_model
 
 from retail_control_tower.powerbi import load_spec
 
@@ -42,6 +42,18 @@ def test_every_column_the_model_reads_exists_with_a_compatible_type(warehouse):
     release_warehouse_connections()
 
 
+def test_the_duckdb_route_runs_on_the_embedded_warehouse(warehouse):
+    """The SQL each partition sends through DuckDB's ODBC driver, run on the warehouse file
+    itself: it parses, and returns the table's columns in order."""
+    model = read_model(definition(POWERBI))["model"]
+    queries = duckdb_queries(model)
+    assert sorted(queries) == sorted(t["name"] for t in model["tables"])
+    for table in model["tables"]:
+        described = [row[0] for row in warehouse.rows(f"DESCRIBE {queries[table['name']]}")]
+        assert described == [c["sourceColumn"] for c in table["columns"]], table["name"]
+    release_warehouse_connections()
+
+
 def test_a_renamed_warehouse_column_fails_the_contract(warehouse, tmp_path):
     copy = tmp_path / "warehouse.duckdb"
     shutil.copy(warehouse.warehouse, copy)
@@ -52,6 +64,9 @@ def test_a_renamed_warehouse_column_fails_the_contract(warehouse, tmp_path):
         con.execute("DROP VIEW REPORTING.V_DQ_LATEST")
         con.execute("CREATE TABLE REPORTING.V_DQ_LATEST AS SELECT * FROM OPS.DQ_RESULTS")
         problems = contract_problems(load_spec(), con.execute(TABLES).fetchall(), con.execute(COLUMNS).fetchall())
+        dim_store = duckdb_queries(read_model(definition(POWERBI))["model"])["DIM_STORE"]
+        with pytest.raises(duckdb.BinderException, match="REGION"):  # and the DuckDB route's query with it
+            con.execute(f"DESCRIBE {dim_store}")
     finally:
         con.close()
     assert problems == [
