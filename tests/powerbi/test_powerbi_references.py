@@ -83,3 +83,19 @@ def test_a_visual_field_or_a_page_the_model_lacks_fails(tmp_path, model):
         "RetailControlTower.Report/definition/pages/sales_overview/visuals/by_store/visual.json: column DIM_STORE.STORE_TITLE is not in the model",
         "pages.json: page forecast does not exist",
     ]
+
+
+def test_visuals_fit_their_page_without_overlapping():
+    pages = report(POWERBI) / "definition" / "pages"
+    for page_file in pages.glob("*/page.json"):
+        page = json.loads(page_file.read_text())
+        boxes = []
+        for visual_file in (page_file.parent / "visuals").glob("*/visual.json"):
+            p = json.loads(visual_file.read_text())["position"]
+            assert p["x"] >= 0 and p["y"] >= 0, visual_file
+            assert p["x"] + p["width"] <= page["width"] and p["y"] + p["height"] <= page["height"], visual_file
+            boxes.append((visual_file.parent.name, p["x"], p["y"], p["x"] + p["width"], p["y"] + p["height"]))
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1 :]:
+                overlap = a[1] < b[3] and b[1] < a[3] and a[2] < b[4] and b[2] < a[4]
+                assert not overlap, f"{page['name']}: {a[0]} overlaps {b[0]}"
