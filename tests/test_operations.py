@@ -23,7 +23,7 @@ ALERTS_ON = {
 }
 # Judging the little retailer (sales in the last 40 days) from a year later breaks the
 # freshness SLA: an error-severity check.
-A_YEAR_LATER = {"dq": {"freshness": {"reference_time": "2099-01-01T00:00:00"}}}
+A_YEAR_LATER = {"event_dates": {"reference_time": "2099-01-01T00:00:00"}}
 
 
 @pytest.fixture

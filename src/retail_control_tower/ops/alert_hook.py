@@ -13,10 +13,15 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 
 from retail_control_tower.ops.alerts import Alert, Notifier, notifier_from_config
+from retail_control_tower.pipelines.dq.gate import DataQualityError
 
 logger = logging.getLogger(__name__)
 
 FRESHNESS_CHECKS = ("freshness_warn", "freshness_error")
+# The datasets whose saving the hook reacts to: the gate's row exists only when the gate passed;
+# the promotion decision says whether a new champion was promoted.
+GATE_PASSED = "OPS_DQ_GATE"
+DECISION = "promotion_decision"
 
 
 class AlertHook:
@@ -27,6 +32,7 @@ class AlertHook:
         self._run_id = ""
         self._failed_node: str | None = None
         self._pending: list[Alert] = []
+        self._catalog = None
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -40,8 +46,9 @@ class AlertHook:
         self._report = str(Path(data_dir) / "08_reporting" / "control_tower_report.html")
 
     @hook_impl
-    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+    def before_pipeline_run(self, run_params: dict[str, Any], catalog) -> None:
         self._run_id = run_params["run_id"]
+        self._catalog = catalog
         self._failed_node, self._pending = None, []
 
     @hook_impl
@@ -49,22 +56,21 @@ class AlertHook:
         self._failed_node = node.name
 
     @hook_impl
-    def after_node_run(self, node, catalog, outputs: dict[str, Any]) -> None:
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
         if self._notifier is None:
             return
-        if node.name == "dq_gate":  # passed: warnings and a freshness warning may still need telling
-            failed = self._failed_checks(catalog)
+        if dataset_name == GATE_PASSED:  # passed: warnings and a freshness warning may still need telling
+            failed = self._failed_checks(self._catalog)
             warnings = [c for c in failed if c["SEVERITY"] == "warn"]
             if warnings:
                 self._send(self._dq_alert("dq_warning", warnings, "Data-quality warnings in run"))
             self._freshness(failed)
-        if node.name == "decide_promotion" and outputs.get("promotion_decision", {}).get("promote"):
-            decision = outputs["promotion_decision"]
+        if dataset_name == DECISION and isinstance(data, dict) and data.get("promote"):
             self._pending.append(  # told once the registry has actually moved: after the run
                 self._alert(
-                    "champion_change", "info", f"New churn champion: {decision['challenger']}",
-                    decision["reason"], "ML.MODEL_REGISTRY, REPORTING.V_CHAMPION_MODEL, the MLflow registry",
-                    (("previous champion version", str(decision.get("champion_version") or "none")),),
+                    "champion_change", "info", f"New churn champion: {data['challenger']}",
+                    data["reason"], "ML.MODEL_REGISTRY, REPORTING.V_CHAMPION_MODEL, the MLflow registry",
+                    (("previous champion version", str(data.get("champion_version") or "none")),),
                 )
             )
 
@@ -79,7 +85,7 @@ class AlertHook:
         if self._notifier is None:
             return
         self._pending = []
-        if type(error).__name__ == "DataQualityError":
+        if isinstance(error, DataQualityError):
             failed = self._failed_checks(catalog)
             errors = [c for c in failed if c["SEVERITY"] == "error"]
             self._send(self._dq_alert("dq_error", errors, "Data-quality errors stopped run", str(error)))
@@ -106,13 +112,13 @@ class AlertHook:
     def _freshness(self, failed: list[dict[str, Any]]) -> None:
         stale = [c for c in failed if c["CHECK_NAME"] in FRESHNESS_CHECKS]
         if stale:
-            worst = max(stale, key=lambda c: c["THRESHOLD"])
+            worst = max(stale, key=lambda c: c["THRESHOLD"] or 0)
             self._send(
                 self._alert(
                     "freshness_breach", "error" if worst["SEVERITY"] == "error" else "warning",
                     f"Freshness SLA breached on {worst['TABLE_NAME']}", worst["DETAIL"],
                     f"OPS.DQ_RESULTS where RUN_ID = '{self._run_id}'; REPORTING.V_PIPELINE_HEALTH",
-                    (("age (hours)", f"{worst['OBSERVED']:.1f}"), ("SLA (hours)", f"{worst['THRESHOLD']:g}")),
+                    (("age (hours)", _number(worst["OBSERVED"], ".1f")), ("SLA (hours)", _number(worst["THRESHOLD"], "g"))),
                 )
             )
 
@@ -134,3 +140,8 @@ class AlertHook:
     def _send(self, alert: Alert) -> None:
         if self._notifier is not None:
             self._notifier.send(alert)
+
+
+def _number(value: Any, spec: str) -> str:
+    """A figure of a check result; a null one (e.g. no sale at all to age) says so."""
+    return "n/a" if value is None else format(value, spec)
