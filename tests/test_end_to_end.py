@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import nbformat
 import pytest
@@ -81,17 +79,61 @@ def test_run_everything_after_a_bronze_change(warehouse_after_a_run):
 
 
 def test_the_notebook_runs_against_the_warehouse(warehouse_after_a_run, tmp_path):
-    """Its code cells, in order, in a separate Python process (as a notebook kernel would be)."""
+    """Every cell, in a real Jupyter kernel started in notebooks/ as Jupyter starts one, through
+    Kedro's Jupyter integration in the notebook's default environment (`notebook`: read-only).
+    It shows what the REPORTING views call latest; it neither takes nor waits for a run's lock
+    (one is held here), opens no network connection with telemetry left to the project's own
+    settings, and writes nothing: no file changes in the data folder, none appears in the project."""
+    import json
+
+    from nbclient import NotebookClient
+
+    from retail_control_tower.ops.lock import WarehouseLock
+
+    ws = warehouse_after_a_run
+    views = {name: ws.count(f"REPORTING.{name.removeprefix('REPORTING_')}") for name in (
+        "REPORTING_V_CHAMPION_MODEL", "REPORTING_V_CUSTOMER_RISK", "REPORTING_V_DQ_LATEST", "REPORTING_V_LATEST_CHURN_SCORES",
+        "REPORTING_V_LATEST_MODEL_METRICS", "REPORTING_V_PIPELINE_HEALTH", "REPORTING_V_SALES_KPIS",
+    )}
     release_warehouse_connections()
+    lock = WarehouseLock(ws.data)
+    lock.acquire("a-run-holding-the-lock")
+
+    def files(root) -> dict[str, tuple[int, int]]:
+        found = {}
+        for folder, subfolders, names in os.walk(root):
+            subfolders[:] = [s for s in subfolders if s not in (".git", ".venv", "__pycache__", ".pytest_cache", "node_modules")]
+            found.update({path: (os.stat(path).st_size, os.stat(path).st_mtime_ns) for path in (os.path.join(folder, n) for n in names)})
+        return found
+
     notebook = nbformat.read(PROJECT / "notebooks" / "control_tower.ipynb", as_version=4)
-    code = "\n\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
-    script = tmp_path / "notebook.py"
-    script.write_text(code + "\nprint(len(monthly.to_pandas()), sorted(set(latest.to_pandas().STATUS)))\n")
-    env = {**os.environ, "RCT_DATA_DIR": str(warehouse_after_a_run.data)}
-    result = subprocess.run([sys.executable, str(script)], cwd=PROJECT / "notebooks", env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
-    months, statuses = result.stdout.strip().splitlines()[-1].split(" ", 1)
-    assert int(months) >= 8 and statuses in ("['pass']", "['fail', 'pass']")
+    watch = (  # every connection or name lookup the kernel's Python makes (Jupyter's own ZeroMQ sockets are not Python's)
+        "import sys\nnetwork = []\n"
+        "sys.addaudithook(lambda event, args: network.append(f'{event} {args}') if event in ('socket.connect', 'socket.getaddrinfo') else None)"
+    )
+    summary = (
+        "import json\nprint(json.dumps({'env': context.env, 'warehouse': engine, 'months': len(trend), 'views': {k: int(v) for k, v in view_rows.items()},"
+        " 'dq': len(dq_latest.to_pandas()), 'champion': champion[['MODEL_VERSION', 'ALIAS']].values.tolist(), 'scores': int(scores.count().to_pandas()),"
+        " 'mlflow': registry[['MODEL_VERSION', 'ALIAS']].values.tolist(), 'network': network}))"
+    )
+    notebook.cells = [nbformat.v4.new_code_cell(watch), *notebook.cells, nbformat.v4.new_code_cell(summary)]
+    # The project's settings alone keep Kedro and MLflow offline; KEDRO_ENV unset picks the notebook's default.
+    env = {k: v for k, v in os.environ.items() if k not in ("KEDRO_ENV", "KEDRO_DISABLE_TELEMETRY", "MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK")}
+    env.update(RCT_DATA_DIR=str(ws.data), IPYTHONDIR=str(tmp_path / "ipython"))
+    project, data = set(files(PROJECT)), files(ws.data)
+    try:
+        NotebookClient(notebook, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(PROJECT / "notebooks")}}).execute(env=env)
+        created, data_after = set(files(PROJECT)) - project, files(ws.data)
+        holder = json.loads(lock.path.read_text())["run_id"]
+    finally:
+        lock.release()
+    shown = json.loads(notebook.cells[-1].outputs[-1].text)
+
+    assert (shown["env"], shown["warehouse"]["read_only"], shown["network"]) == ("notebook", True, [])
+    assert shown["months"] >= 8 and shown["views"] == views and all(views.values())
+    assert shown["dq"] == views["REPORTING_V_DQ_LATEST"] and shown["scores"] == views["REPORTING_V_LATEST_CHURN_SCORES"] > 300
+    assert shown["champion"] == shown["mlflow"] == [["1", "champion"]]
+    assert holder == "a-run-holding-the-lock" and data_after == data and created == set()
 
 
 def test_default_run_trains_registers_a_champion_and_scores_every_eligible_customer(warehouse_after_a_run):
