@@ -181,7 +181,7 @@ def test_train_eval_and_scoring_each_run_alone_on_an_earlier_run_s_tables(wareho
 def test_the_run_leaves_a_run_log_reporting_views_and_a_report(warehouse_after_a_run):
     ws = warehouse_after_a_run
     status, pipelines = ws.rows("SELECT STATUS, PIPELINES FROM OPS.PIPELINE_RUN_LOG ORDER BY STARTED_AT")[1]  # [0]: generate
-    assert status == "success" and pipelines == "ingest,dq,features,train_eval,scoring,reporting"
+    assert status == "success" and pipelines == "ingest,dq,features,train_eval,scoring,reporting,publish"
     assert ws.scalar("SELECT COUNT(*) FROM OPS.NODE_RUN_LOG WHERE STATUS <> 'success'") == 0
     scored = ws.scalar("SELECT ROWS_WRITTEN FROM OPS.NODE_RUN_LOG WHERE NODE_NAME = 'score_customers'")
     assert scored == ws.scalar("SELECT COUNT(*) FROM REPORTING.V_LATEST_CHURN_SCORES") > 300

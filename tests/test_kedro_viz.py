@@ -26,7 +26,7 @@ import pytest
 from conftest import PROJECT
 
 KEDRO = Path(sys.executable).parent / "kedro"
-LAYERS = ["raw", "bronze", "silver", "model", "gold", "ops", "features", "model_input", "models", "model_output", "reporting"]
+LAYERS = ["raw", "bronze", "silver", "model", "gold", "ops", "features", "model_input", "models", "model_output", "reporting", "publish"]
 # one node of each pipeline a normal run draws
 EXPECTED_NODES = {"apply_silver_orders", "dq_gate", "customer_features", "publish_to_mlflow", "score_customers", "build_report"}
 CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--virtual-time-budget=15000", "--window-size=1600,1000"]

@@ -5,11 +5,12 @@ from __future__ import annotations
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
+from retail_control_tower.pipelines.publish.pipeline import readiness as publish_readiness
 from retail_control_tower.pipelines.scoring.pipeline import champion_check
 
 # Pipelines that make up a normal run, in data-flow order. ``generate`` only writes
 # synthetic raw files and is run explicitly (``make run`` does it when data/01_raw is empty).
-DEFAULT_PIPELINES = ("ingest", "dq", "features", "train_eval", "scoring", "reporting")
+DEFAULT_PIPELINES = ("ingest", "dq", "features", "train_eval", "scoring", "reporting", "publish")
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -22,5 +23,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     default = sum((pipelines[name] for name in DEFAULT_PIPELINES if name in pipelines), Pipeline([]))
     if "scoring" in pipelines and "reporting" in pipelines:
         default = (default - champion_check()) + champion_check("control_tower_report")
+    # Publishing (off by default) comes last: after this run's scoring outcome and its report.
+    if "publish" in pipelines and "scoring" in pipelines and "reporting" in pipelines:
+        default = (default - publish_readiness()) + publish_readiness(in_full_run=True)
     pipelines["__default__"] = default
     return pipelines

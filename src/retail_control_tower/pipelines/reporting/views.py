@@ -12,6 +12,8 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from retail_control_tower.publish.log import with_publish_targets
+
 HOLDOUT_METRICS = ("roc_auc", "pr_auc", "lift_at_10", "precision_at_10", "capture_at_20", "ece", "brier", "log_loss")
 
 
@@ -100,6 +102,7 @@ def v_pipeline_health(run_log: ir.Table, order_lines: ir.Table, freshness: dict[
         STATUS=status,
         PIPELINE=run_log.PIPELINES.split(",").unnest(),
     )
+    runs = with_publish_targets(runs, run_log)  # and each publish target's requests, as pipeline "publish:<system>/<target>"
     last = _latest(runs, ["PIPELINE"], "STARTED_AT")
     by_pipeline = runs.group_by("PIPELINE").aggregate(
         LAST_SUCCESS_AT=runs.FINISHED_AT.max(where=runs.STATUS == "success"),
