@@ -190,8 +190,9 @@ def test_the_run_leaves_a_run_log_reporting_views_and_a_report(warehouse_after_a
     assert health["scoring"][0] == "success" and health["scoring"][1] is not None and health["scoring"][2] == "ok"
     assert ws.rows("SELECT MODEL_VERSION, ALIAS FROM REPORTING.V_CHAMPION_MODEL") == [("1", "champion")]
     assert ws.scalar("SELECT COUNT(*) FROM REPORTING.V_CUSTOMER_RISK WHERE LEGACY_CHURN_PROBABILITY IS NULL") == 0
-    checks = ws.scalar("SELECT COUNT(DISTINCT CHECK_NAME || TABLE_NAME) FROM OPS.DQ_RESULTS")
-    assert ws.count("REPORTING.V_DQ_LATEST") == checks
+    latest_dq = ws.scalar("SELECT RUN_ID FROM OPS.DQ_RESULTS ORDER BY CHECKED_AT DESC LIMIT 1")
+    checks = ws.scalar(f"SELECT COUNT(*) FROM OPS.DQ_RESULTS WHERE RUN_ID = '{latest_dq}'")
+    assert ws.count("REPORTING.V_DQ_LATEST") == checks > ws.scalar("SELECT COUNT(DISTINCT CHECK_NAME || TABLE_NAME) FROM OPS.DQ_RESULTS")
     assert ws.count("REPORTING.V_SALES_KPIS") == ws.scalar("SELECT COUNT(DISTINCT DATE_DAY) FROM GOLD.SALES_DAILY")
     report = (ws.data / "08_reporting" / "control_tower_report.html").read_text()
     champion = ws.scalar("SELECT VARIANT FROM REPORTING.V_CHAMPION_MODEL")
