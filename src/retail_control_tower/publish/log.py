@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 import ibis
@@ -64,10 +64,6 @@ def log_rows(outcomes: list[Outcome], run_id: str, data_run_id: str | None) -> i
     for column in ("REQUESTED_AT", "FINISHED_AT"):
         frame[column] = pd.to_datetime(frame[column])
     return ibis.memtable(frame).cast(PUBLISH_LOG)
-
-
-def as_dict(outcome: Outcome) -> dict:
-    return asdict(outcome)
 
 
 def with_publish_targets(runs: ir.Table, run_log: ir.Table) -> ir.Table:
