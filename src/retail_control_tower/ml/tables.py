@@ -98,4 +98,7 @@ def as_table(frame: pd.DataFrame, schema: ibis.Schema) -> ir.Table:
     missing = [name for name in schema.names if name not in frame.columns]
     if missing:
         raise ValueError(f"Frame lacks column(s) {missing} of its table contract")
-    return ibis.memtable(frame[list(schema.names)]).cast(schema)
+    # Typed from the start, not cast after: an all-empty column (RETIRED_BY_VERSION before any
+    # champion is retired) would otherwise reach the engine as type NULL, which Snowflake refuses
+    # in the temporary table an in-memory table is uploaded to.
+    return ibis.memtable(frame[list(schema.names)], schema=schema)
