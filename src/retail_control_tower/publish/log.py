@@ -63,7 +63,9 @@ def log_rows(outcomes: list[Outcome], run_id: str, data_run_id: str | None) -> i
     frame = pd.DataFrame.from_records(records, columns=list(PUBLISH_LOG.names))
     for column in ("REQUESTED_AT", "FINISHED_AT"):
         frame[column] = pd.to_datetime(frame[column])
-    return ibis.memtable(frame).cast(PUBLISH_LOG)
+    # Typed from the start: with no outcome (publishing off) every column is empty, and an
+    # untyped empty column reaches Snowflake as type NULL, which it refuses.
+    return ibis.memtable(frame, schema=PUBLISH_LOG)
 
 
 def with_publish_targets(runs: ir.Table, run_log: ir.Table) -> ir.Table:
