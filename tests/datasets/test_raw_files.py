@@ -99,3 +99,33 @@ def test_the_file_manifest_counts_the_rows_the_stream_handed_over_and_reads_only
 def test_the_file_manifest_of_an_entity_without_files_is_none(tmp_path):
     manifest = raw_files.RawFileManifestDataset(directory=str(tmp_path), entity="returns", connection={"backend": "duckdb", "database": ":memory:"})
     assert manifest.load() is None
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        # A quote opened on line 3 and never closed swallows the lines after it into one value.
+        (
+            'store_id,region,format\nS1,north,mall\nS2,"south,mall\nS3,east,mall\nS4,west,"kiosk\n',
+            r"stores\.csv: cannot be parsed as CSV at line 3: a quoted value opened on line 3 runs on to line 5 "
+            r"\(an unclosed quote\?\)",
+        ),
+        (
+            'store_id,region,format\nS1,north,mall\nS2,south,mall\nS3,east,mall,extra\n',
+            r"stores\.csv: cannot be parsed as CSV at line 4: 4 values where the header has 3 \(an unquoted comma in a value\?\)",
+        ),
+    ],
+    ids=["unclosed-quote", "extra-value"],
+)
+def test_a_csv_parse_error_names_the_file_the_line_and_the_likely_cause(tmp_path, data, message):
+    (tmp_path / "stores.csv").write_text(data)
+    with pytest.raises(Exception, match=message) as raised:
+        _dataset(tmp_path).load().to_pyarrow()
+    assert len(str(raised.value)) < 1000  # not the swallowed text of the whole file
+
+
+def test_a_byte_that_is_not_utf8_is_located_by_its_line(tmp_path):
+    many = "\n".join(f"S{n},north" for n in range(1, 5001))
+    (tmp_path / "stores.csv").write_bytes(f"store_id,region\n{many}\n".encode() + "S9999,st\xf6re\n".encode("latin-1"))
+    with pytest.raises(Exception, match=r"stores\.csv: is not UTF-8 encoded at line 5002"):
+        _dataset(tmp_path).load().to_pyarrow()

@@ -19,6 +19,7 @@ from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._utils import ConnectionMixin
 
 from retail_control_tower import warehouse
+from retail_control_tower.datasets.csv_errors import locate_bad_utf8, locate_csv_problem
 
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
 FILE_COLUMNS = ("SOURCE_FILE", "SOURCE_ROW", "FILE_FINGERPRINT", "DUPLICATE_OF")
@@ -216,9 +217,16 @@ def _csv_options(names: list[str]) -> dict[str, Any]:
 
 
 def _csv_error(path: Path, exc: Exception) -> DatasetError:
+    """The reader's error naming the file, the line and the likely cause (``csv_errors``)."""
     if "UTF8" in str(exc) or isinstance(exc, UnicodeDecodeError):
-        return DatasetError(f"{path}: is not UTF-8 encoded ({exc}); save the file as UTF-8")
-    return DatasetError(f"{path}: cannot be parsed as CSV: {exc}")
+        line = locate_bad_utf8(path)
+        return DatasetError(f"{path}: is not UTF-8 encoded{f' at line {line}' if line else ''} ({exc}); save the file as UTF-8")
+    problem = locate_csv_problem(path)
+    if problem:
+        return DatasetError(f"{path}: cannot be parsed as CSV at {problem}")
+    # Arrow's message quotes the record, which may be every line an unclosed quote swallowed.
+    message = str(exc)
+    return DatasetError(f"{path}: cannot be parsed as CSV: {message[:300]}{' ...' if len(message) > 300 else ''}")
 
 
 def _csv_header(path: Path) -> list[str]:

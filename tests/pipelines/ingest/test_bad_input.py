@@ -28,10 +28,17 @@ def _without(tables: dict, name: str) -> dict:
             lambda ws: (ws.raw / "orders.csv").write_bytes(
                 (",".join(HEADERS["orders"]) + "\nO1,C1,S1,2026-01-01 10:00:00,st\xf6re\n").encode("latin-1")
             ),
-            r"orders\.csv: is not UTF-8 encoded",
+            r"orders\.csv: is not UTF-8 encoded at line 2",
+        ),
+        (
+            lambda ws: (ws.raw / "orders.csv").write_text(
+                ",".join(HEADERS["orders"]) + '\nO1,C1,S1,2026-01-01 10:00:00,store\nO2,C1,"S1,2026-01-01 11:00:00,store\n'
+                + "".join(f"O{n},C2,S2,2026-01-02 10:00:00,store\n" for n in range(3, 40)) + 'O40,C2,S2,2026-01-02 10:00:00,"online\n'
+            ),
+            r"orders\.csv: cannot be parsed as CSV at line 3: a quoted value opened on line 3 runs on to line 41 \(an unclosed quote\?\)",
         ),
     ],
-    ids=["missing-required-file", "empty-file", "header-only", "missing-column", "extra-column", "non-utf8"],
+    ids=["missing-required-file", "empty-file", "header-only", "missing-column", "extra-column", "non-utf8", "unclosed-quote"],
 )
 def test_structural_problems_stop_the_run_naming_the_file(workspace, prepare, message):
     tables = small_retailer()
