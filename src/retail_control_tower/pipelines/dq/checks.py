@@ -112,7 +112,10 @@ def check_value_ranges(
     valid = event_date_range(event_dates, run_context)
     earliest = ibis.literal(valid.earliest)
     max_day = ibis.literal(valid.latest.date())
-    sold = returns.inner_join(order_lines.select("ORDER_ID", "LINE_NUMBER", SOLD=order_lines.QUANTITY), ["ORDER_ID", "LINE_NUMBER"])
+    line = ["ORDER_ID", "LINE_NUMBER"]
+    sold = returns.inner_join(order_lines.select(*line, SOLD=order_lines.QUANTITY), line)
+    # Units returned over all the line's returns, as Silver quarantined them (RETURN_EXCEEDS_SOLD).
+    per_line = sold.group_by([*line, "SOLD"]).aggregate(RETURNED=sold.QUANTITY.sum())
     rules = [
         ("MODEL_FCT_ORDER_LINE", order_lines, order_lines.QUANTITY <= 0, ["ORDER_ID", "LINE_NUMBER"], "QUANTITY <= 0"),
         ("MODEL_FCT_ORDER_LINE", order_lines, order_lines.UNIT_PRICE < 0, ["ORDER_ID", "LINE_NUMBER"], "UNIT_PRICE < 0"),
@@ -130,7 +133,7 @@ def check_value_ranges(
             ["ORDER_ID", "LINE_NUMBER"],
             f"ORDER_DATE outside [{valid.earliest}, {valid.latest:%Y-%m-%d}] (event_dates)",
         ),
-        ("MODEL_FCT_RETURN", sold, sold.QUANTITY > sold.SOLD, ["RETURN_ID"], "returned QUANTITY above the quantity sold"),
+        ("MODEL_FCT_RETURN", per_line, per_line.RETURNED > per_line.SOLD, line, "units returned of a line (all its returns) above the units sold"),
         ("MODEL_FCT_RETURN", sold, sold.RETURN_DATE < sold.ORDER_DATE, ["RETURN_ID"], "RETURN_DATE before ORDER_DATE"),
     ]
     return ibis.union(

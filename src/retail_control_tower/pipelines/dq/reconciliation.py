@@ -9,7 +9,7 @@ import ibis
 import ibis.expr.types as ir
 
 from retail_control_tower.pipelines.dq.results import key_text, offenders_result, table_label
-from retail_control_tower.pipelines.ingest.silver import clean_text, typed_columns
+from retail_control_tower.pipelines.ingest.values import cleaned_columns, typed_columns
 
 # A Bronze row is named by its load, file and row number; a loaded file by the first two.
 BRONZE_ROW = ["LOAD_ID", "SOURCE_FILE", "SOURCE_ROW"]
@@ -90,7 +90,7 @@ def _unaccounted(bronze: ir.Table, silver: ir.Table, quarantine: ir.Table, spec:
     incomplete = per_file.filter(per_file.N > 0).select(*BRONZE_FILE)
     candidates = bronze.semi_join(incomplete, BRONZE_FILE).anti_join(quarantine, BRONZE_ROW)
     # The keys typed as Silver holds them.
-    valid_keys = candidates.select(**typed_columns(candidates.select(**{c: clean_text(candidates[c]) for c in key}), spec)).distinct()
+    valid_keys = candidates.select(**typed_columns(candidates.select(**cleaned_columns(candidates, spec, key)), spec)).distinct()
     lost = valid_keys.anti_join(silver, key).select(KEY=key_text(key))
     counts = (
         files.aggregate(BRONZE=files.BRONZE_ROWS.sum().fill_null(0))

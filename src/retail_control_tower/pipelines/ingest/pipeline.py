@@ -12,10 +12,11 @@ ENTITIES = ("customers", "products", "stores", "orders", "order_items", "returns
 
 # Which entities an entity's rows must reference (mirrors `references` in parameters_ingest.yml): their
 # Silver tables hold the keys, their Bronze tables tell whether an optional entity was supplied.
+# Returns also read the orders: a return is checked against the day of its sale (`sold_line`).
 REFERENCES = {
     "orders": ("customers", "stores"),
     "order_items": ("orders", "products"),
-    "returns": ("order_items",),
+    "returns": ("order_items", "orders"),
 }
 
 
@@ -52,7 +53,7 @@ def _entity_nodes(entity: str) -> list[Node]:
         ),
         Node(
             func=silver.apply_silver,
-            inputs=[f"BRONZE_{table}", f"prior_SILVER_{table}", f"SILVER_{table}_QUARANTINE", spec],
+            inputs=[f"BRONZE_{table}", f"prior_SILVER_{table}", f"SILVER_{table}_QUARANTINE", spec, "params:event_dates"],
             outputs=f"SILVER_{table}",
             name=f"apply_silver_{entity}",
             tags=["silver"],

@@ -14,6 +14,9 @@ Re-running with nothing new in Bronze quarantines nothing and upserts nothing.
 Silver holds the typed key columns, not a key joined into one text: on 49M order lines that
 extra text column cost 6 s of the write (DuckDB, 2 cores). The quarantine keeps the joined
 text (``BUSINESS_KEY``) for the few rows it holds.
+
+How a text value is read (trimmed, identifiers upper-cased, times converted) is ``values``; the
+rules a row must pass are ``rules``, and a return's against its sale ``returns``.
 """
 
 from __future__ import annotations
@@ -23,33 +26,10 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from retail_control_tower.pipelines.ingest.event_dates import event_date_range
+from retail_control_tower.pipelines.ingest import returns, rules
+from retail_control_tower.pipelines.ingest.values import TEXT_TYPES, business_key, cleaned_columns, typed_columns
 
-
-ENGINE_TYPES = {
-    "string": "string",
-    "int": "int64",
-    "decimal": "decimal(18, 2)",
-    "date": "date",
-    "timestamp": "timestamp",
-}
 LINEAGE = ["LOAD_ID", "LOADED_AT", "SOURCE_FILE", "SOURCE_ROW"]
-
-
-def clean_text(value: ir.StringValue) -> ir.StringValue:
-    """Trimmed text; an empty string counts as missing.
-
-    Only a value whose first or last character is a space or a control character is trimmed:
-    trimming every value (of a set of whitespace characters) took 9.6 s for the 7 columns of 49M
-    order lines on DuckDB, testing the two characters first 3.1 s.
-    """
-    edge = (value.substr(0, 1) <= " ") | (value.right(1) <= " ")
-    return ibis.ifelse(edge, value.strip(), value).nullif("")
-
-
-def business_key(parts: list[ir.StringValue]) -> ir.StringValue:
-    """One text key per row; composite keys are joined with ``|`` (``O0001|2``)."""
-    return parts[0] if len(parts) == 1 else ibis.literal("|").join(parts)
 
 
 def row_hash(values: list[ir.StringValue]) -> ir.IntegerValue:
@@ -77,154 +57,38 @@ def evaluate_once(table: ir.Table, name: str) -> ir.Table:
     return table.alias(name).sql(f"SELECT * FROM {name}")
 
 
-def typed_columns(table: ir.Table, spec: dict[str, Any]) -> dict[str, ir.Value]:
-    """The contract's columns of ``table`` (trimmed text) as their types; null where a value does not parse.
-
-    A table that already holds a column's typed value as ``_TYPED_<name>`` gives that column.
-    """
-    typed = {}
-    for name, column in spec["columns"].items():
-        if f"_TYPED_{name}" in table.columns:
-            typed[name] = table[f"_TYPED_{name}"]
-        elif name in table.columns:
-            typed[name] = table[name] if column["type"] == "string" else table[name].try_cast(ENGINE_TYPES[column["type"]])
-    return typed
-
-
-def _reasons(
-    table: ir.Table,
-    spec: dict[str, Any],
-    event_dates: dict[str, Any],
-    run_context: dict[str, Any],
-    checked: dict[int, ir.Table],
-) -> list[tuple[ir.BooleanValue, str, ir.StringValue]]:
-    """(condition, reason code, detail) in priority order, over a table of trimmed text columns.
-
-    ``checked`` holds the references to check (by number in the contract), from ``references_to_check``.
-    """
-    typed = typed_columns(table, spec)
-    rules: list[tuple[ir.BooleanValue, str, ir.StringValue]] = []
-    key_columns = spec["key"]
-    for name in key_columns:
-        rules.append((table[name].isnull(), "NULL_KEY", ibis.literal(f"{name} is empty")))
-    for name, column in spec["columns"].items():
-        if name not in key_columns and column.get("nullable", True) is False:
-            rules.append((table[name].isnull(), "MISSING_VALUE", ibis.literal(f"{name} is empty")))
-    for name, column in spec["columns"].items():
-        if column["type"] != "string":
-            rules.append(
-                (
-                    table[name].notnull() & typed[name].isnull(),
-                    "INVALID_TYPE",
-                    ibis.literal(f"{name}='").concat(table[name], f"' is not a valid {column['type']}"),
-                )
-            )
-    for name, column in spec["columns"].items():
-        for bound, op, words in (("min", "__lt__", ">="), ("min_exclusive", "__le__", ">")):
-            if bound in column:
-                rules.append(
-                    (
-                        getattr(typed[name], op)(column[bound]),
-                        "OUT_OF_RANGE",
-                        ibis.literal(f"{name}=").concat(table[name], f" must be {words} {column[bound]}"),
-                    )
-                )
-    valid = event_date_range(event_dates, run_context)
-    for name, column in spec["columns"].items():
-        if column.get("event_date"):
-            value = typed[name].cast("timestamp")
-            rules.append(
-                (
-                    (value < ibis.literal(valid.earliest).cast("timestamp")) | (value > ibis.literal(valid.latest)),
-                    "DATE_OUT_OF_RANGE",
-                    ibis.literal(f"{name}=").concat(
-                        table[name], f" is before {valid.earliest} or after {valid.latest:%Y-%m-%d %H:%M}"
-                    ),
-                )
-            )
-    for number, reference in enumerate(spec.get("references", [])):
-        if number not in checked:
-            continue
-        columns = reference["columns"]
-        key = business_key([table[c] for c in columns])
-        rules.append(
-            (
-                ibis.or_(*[table[c].notnull() for c in columns]) & table[f"_FOUND_{number}"].isnull(),
-                "UNKNOWN_" + "_".join(columns),
-                ibis.literal(f"{'|'.join(columns)}='").concat(key, f"' not found in {reference['entity']}"),
-            )
-        )
-    return rules
-
-
-def references_to_check(spec: dict[str, Any], entities: dict[str, dict], tables: dict[str, ir.Table]) -> dict[int, ir.Table]:
-    """The references of ``spec`` to check, by number, with the Silver table each must match.
-
-    A required entity's keys are always checked, even when its Silver table is empty: with every
-    order quarantined, every order line must be quarantined too, not accepted and then dropped
-    on the way to the fact. An optional entity is checked when it was supplied, i.e. its Bronze
-    table has rows (one small query): a file whose every row was quarantined still was supplied.
-    An optional entity never supplied is derived from the facts later: nothing to check.
-    """
-    checked = {}
-    for number, reference in enumerate(spec.get("references", [])):
-        table = reference["entity"].upper()
-        required = entities.get(reference["entity"], {}).get("required", False)
-        if required or tables[f"BRONZE_{table}"].limit(1).count().execute() > 0:
-            checked[number] = tables[f"SILVER_{table}"]
-    return checked
-
-
 def _checked(
     batch: ir.Table,
     spec: dict[str, Any],
     event_dates: dict[str, Any],
     run_context: dict[str, Any],
     checked_references: dict[int, ir.Table],
-) -> tuple[ir.Table, list[tuple[ir.BooleanValue, str, ir.StringValue]]]:
-    """The batch's trimmed text, raw values and lineage, with ``_RULE``: the number of the first
+    orders: ir.Table | None,
+) -> tuple[ir.Table, list[rules.Rule]]:
+    """The batch's cleaned text, raw values and lineage, with ``_RULE``: the number of the first
     rule the row breaks (null for a valid row); and the rules over that table."""
     names = list(spec["columns"])
     cleaned = evaluate_once(
         batch.select(
-            **{n: clean_text(batch[n]) for n in names},
+            **cleaned_columns(batch, spec),
             **{f"RAW_{n}": batch[n] for n in names},
             **{c: batch[c] for c in LINEAGE},
         ),
         "cleaned",
     )
     # Each value is parsed once, for the type, range and reference rules together.
-    parsed = {n: v for n, v in typed_columns(cleaned, spec).items() if spec["columns"][n]["type"] != "string"}
-    cleaned = evaluate_once(cleaned.mutate(**{f"_TYPED_{n}": v for n, v in parsed.items()}), "parsed")
+    parsed = typed_columns(cleaned, spec, event_dates.get("time_zone"))
+    typed_only = {n: v for n, v in parsed.items() if spec["columns"][n]["type"] not in TEXT_TYPES}
+    cleaned = evaluate_once(cleaned.mutate(**{f"_TYPED_{n}": v for n, v in typed_only.items()}), "parsed")
     # Each condition is evaluated once per row; the reason's code and detail are only built
     # for the rows that are quarantined.
-    marked = _mark_references(cleaned, spec, checked_references)
-    conditions = [cond for cond, _, _ in _reasons(marked, spec, event_dates, run_context, checked_references)]
+    marked = rules.mark_references(cleaned, spec, checked_references, rules.carried_columns(spec))
+    if spec.get("sold_line"):
+        marked = returns.mark_order_day(marked, typed_columns(marked, spec), orders)
+    conditions = [cond for cond, _, _ in rules.reasons(marked, spec, event_dates, run_context, checked_references)]
     rule = ibis.cases(*[(cond, n) for n, cond in enumerate(conditions)], else_=ibis.null("int16"))
     checked = evaluate_once(marked.mutate(_RULE=rule), "checked")
-    return checked, _reasons(checked, spec, event_dates, run_context, checked_references)
-
-
-def _mark_references(cleaned: ir.Table, spec: dict[str, Any], checked: dict[int, ir.Table]) -> ir.Table:
-    """``cleaned`` with ``_FOUND_<n>`` for each checked reference: true when the row's values of
-    the n-th reference are a key of the referenced Silver table, null when not.
-
-    A reference names the referenced entity's business key, which is unique in its Silver
-    table, so the left join keeps one row per batch row. The values are compared typed, as
-    Silver holds them.
-    """
-    typed = typed_columns(cleaned, spec)
-    for number, reference in enumerate(spec.get("references", [])):
-        if number not in checked:
-            continue
-        target = checked[number]
-        keys = target.select(
-            **{f"_REF_{c}": target[c] for c in reference["columns"]}, **{f"_FOUND_{number}": ibis.literal(True)}
-        )
-        joined = cleaned.left_join(keys, [typed[c] == keys[f"_REF_{c}"] for c in reference["columns"]])
-        cleaned = joined.select(*cleaned.columns, f"_FOUND_{number}")
-        typed = typed_columns(cleaned, spec)
-    return cleaned
+    return checked, rules.reasons(checked, spec, event_dates, run_context, checked_references)
 
 
 def quarantine_batch(
@@ -239,29 +103,37 @@ def quarantine_batch(
 ) -> ir.Table:
     """The invalid rows of the unapplied loads, with their raw values as received and the reason.
 
-    A row is invalid when it breaks a rule (``_reasons``) or, within one load, is an earlier
+    A row is invalid when it breaks a rule (``rules.reasons``) or, within one load, is an earlier
     copy of a business key that a later row of the load repeats (``DUPLICATE_ROW`` when the
-    values are the same, ``DUPLICATE_KEY`` when they differ). ``entities`` is the whole input
+    values are the same, ``DUPLICATE_KEY`` when they differ); a return, also when it takes its
+    line past the units sold (``returns.exceeding_sold``). ``entities`` is the whole input
     contract and ``tables`` the Silver and Bronze tables of the entities ``spec`` references
-    (``SILVER_ORDERS``, ``BRONZE_ORDERS``), see ``references_to_check``.
+    (``SILVER_ORDERS``, ``BRONZE_ORDERS``), see ``references_to_check``; for returns also
+    ``SILVER_ORDERS``, the orders' days.
     """
     batch = unapplied_loads(bronze, prior_silver, prior_quarantine)
-    references = references_to_check(spec, entities or {}, tables)
-    checked, rules = _checked(batch, spec, event_dates, run_context, references)
+    references = rules.references_to_check(spec, entities or {}, tables)
+    checked, broken = _checked(batch, spec, event_dates, run_context, references, tables.get("SILVER_ORDERS"))
     names = list(spec["columns"])
     repeated = keys_repeat(batch, spec)
+    sold_line = bool(spec.get("sold_line"))
     rows = checked.select(
         "_RULE",
         BUSINESS_KEY=business_key([checked[c] for c in spec["key"]]),
         **{n: checked[f"RAW_{n}"] for n in names},
         **{c: checked[c] for c in LINEAGE},
-        REASON_CODE=ibis.cases(*[(checked._RULE == n, code) for n, (_, code, _) in enumerate(rules)], else_=ibis.null("string")),
-        REASON_DETAIL=ibis.cases(*[(checked._RULE == n, detail) for n, (_, _, detail) in enumerate(rules)], else_=ibis.null("string")),
+        REASON_CODE=ibis.cases(*[(checked._RULE == n, code) for n, (_, code, _) in enumerate(broken)], else_=ibis.null("string")),
+        REASON_DETAIL=ibis.cases(*[(checked._RULE == n, detail) for n, (_, _, detail) in enumerate(broken)], else_=ibis.null("string")),
         **({"ROW_HASH": row_hash([checked[n] for n in names])} if repeated else {}),
+        **(returns.counted_columns(checked, typed_columns(checked, spec), rules.sold_units(checked, spec)) if sold_line else {}),
     )
-    # Without a repeated key a row is invalid only when it breaks a rule. (Filtering on the
-    # rule's number, not on the reason built from it, keeps the scan of a large batch cheap.)
-    bad = _duplicates_within_load(rows).filter(lambda t: t.REASON_CODE.notnull()) if repeated else rows.filter(rows._RULE.notnull())
+    if repeated:
+        rows = _duplicates_within_load(rows)
+    if sold_line:
+        rows = returns.exceeding_sold(rows, prior_silver, loads_in(batch) > 1)
+    # Without a repeated key or a return a row is invalid only when it breaks a rule. (Filtering
+    # on the rule's number, not on the reason built from it, keeps the scan of a large batch cheap.)
+    bad = rows.filter(rows.REASON_CODE.notnull()) if repeated or sold_line else rows.filter(rows._RULE.notnull())
     return bad.select(
         "BUSINESS_KEY",
         "REASON_CODE",
@@ -279,7 +151,7 @@ def keys_repeat(batch: ir.Table, spec: dict[str, Any]) -> bool:
     row with its values: 60% of the work for 49M order lines); it is only needed when a key
     repeats.
     """
-    key = business_key([clean_text(batch[c]) for c in spec["key"]])
+    key = business_key(list(cleaned_columns(batch, spec, spec["key"]).values()))
     # Distinct 64-bit hashes of the keys, not the keys: counting integers is cheaper than
     # counting text, and two keys sharing a hash only make the answer "yes" (the ordered
     # path, which is always correct), never "no" for a batch that does repeat a key.
@@ -307,9 +179,16 @@ def _duplicates_within_load(rows: ir.Table) -> ir.Table:
     ).drop("ROW_HASH")
 
 
-def apply_silver(bronze: ir.Table, prior_silver: ir.Table | None, quarantine: ir.Table, spec: dict[str, Any]) -> ir.Table:
+def apply_silver(
+    bronze: ir.Table,
+    prior_silver: ir.Table | None,
+    quarantine: ir.Table,
+    spec: dict[str, Any],
+    event_dates: dict[str, Any] | None = None,
+) -> ir.Table:
     """The rows of the loads newer than Silver's newest that were not quarantined, typed, one per
-    business key: the newest load's (upserted on the key's columns).
+    business key: the newest load's (upserted on the key's columns). Times with an offset are
+    converted to ``event_dates.time_zone``, as they were validated.
 
     ``quarantine`` is the quarantine after this run's rows were appended. A load newer than
     Silver's newest whose rows were all quarantined by an earlier run has nothing left to
@@ -318,11 +197,11 @@ def apply_silver(bronze: ir.Table, prior_silver: ir.Table | None, quarantine: ir
     batch = unapplied_loads(bronze, prior_silver)
     valid = batch.anti_join(quarantine, LINEAGE)
     cleaned = evaluate_once(
-        valid.select(**{n: clean_text(valid[n]) for n in spec["columns"]}, **{c: valid[c] for c in LINEAGE}),
+        valid.select(**cleaned_columns(valid, spec), **{c: valid[c] for c in LINEAGE}),
         "valid",
     )
     rows = cleaned.select(
-        **typed_columns(cleaned, spec),
+        **typed_columns(cleaned, spec, (event_dates or {}).get("time_zone")),
         **{c: cleaned[c] for c in LINEAGE},
     )
     if loads_in(batch) <= 1:
