@@ -1,7 +1,9 @@
-"""Absurd values (issue 14): plausibility bounds quarantine a line as OUT_OF_RANGE, and money in
-exponent notation is INVALID_TYPE."""
+"""Absurd values (issue 14): plausibility bounds quarantine a line as OUT_OF_RANGE, money in exponent
+notation is INVALID_TYPE, and DQ flags a GOLD daily cell far from its store × category's usual day."""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
 
 from conftest import small_retailer
 
@@ -40,3 +42,38 @@ def test_without_a_products_file_only_the_absolute_bounds_apply(workspace):
     workspace.write_retailer({"orders": tables["orders"], "order_items": tables["order_items"]})
     workspace.run("ingest")
     assert workspace.rows("SELECT BUSINESS_KEY, REASON_CODE FROM SILVER.ORDER_ITEMS_QUARANTINE") == [("O4|3", "OUT_OF_RANGE")]
+
+
+def _history(days: int) -> dict[str, list[list]]:
+    """A month of ordinary days at store S1 (one to three teas a day), ending yesterday."""
+    tables = small_retailer()
+    start = datetime.now() - timedelta(days=days)
+    orders, items = [], []
+    for day in range(days):
+        order = f"H{day}"
+        orders.append([order, "C1", "S1", (start + timedelta(days=day)).strftime("%Y-%m-%d 10:00:00"), "store"])
+        items.append([order, "1", "P1", str(1 + day % 3), "2.50", "0", ""])
+    tables["orders"] += orders
+    tables["order_items"] += items
+    return tables
+
+
+def test_a_daily_cell_far_from_its_usual_day_is_flagged_as_a_warning(workspace):
+    tables = _history(30)
+    # Within every bound (10,000 units at the list price), yet 5,000 times a usual day's tea sales.
+    tables["order_items"].append(["H29", "2", "P1", "10000", "2.50", "0", ""])
+    workspace.write_retailer(tables)
+    workspace.run("ingest", "dq")
+
+    flagged = workspace.rows(
+        "SELECT SEVERITY, STATUS, OBSERVED, SAMPLE_KEYS FROM OPS.DQ_RESULTS WHERE CHECK_NAME = 'sales_anomaly'"
+    )
+    day = (datetime.now() - timedelta(days=1)).strftime("%Y-%m-%d")
+    assert flagged == [("warn", "fail", 1.0, f"{day}|S1|grocery")]
+    assert workspace.scalar("SELECT PASSED FROM OPS.DQ_GATE") is True
+
+
+def test_ordinary_days_pass_the_anomaly_check(workspace):
+    workspace.write_retailer(_history(30))
+    workspace.run("ingest", "dq")
+    assert workspace.rows("SELECT STATUS, OBSERVED FROM OPS.DQ_RESULTS WHERE CHECK_NAME = 'sales_anomaly'") == [("pass", 0.0)]

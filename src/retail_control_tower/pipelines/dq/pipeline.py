@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from retail_control_tower.pipelines.dq import checks, gate, reconciliation
+from retail_control_tower.pipelines.dq import anomalies, checks, gate, reconciliation
 from retail_control_tower.pipelines.ingest.pipeline import ENTITIES
 
 SILVER = [f"SILVER_{e.upper()}" for e in ENTITIES]
@@ -64,6 +64,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "dq_value_ranges",
                 name="check_value_ranges",
             ),
+            Node(anomalies.check_sales_anomaly, ["params:dq.sales_anomaly", "GOLD_SALES_DAILY"], "dq_sales_anomaly", name="check_sales_anomaly"),
             Node(
                 checks.check_freshness,
                 ["params:dq.freshness", "params:event_dates", "run_context", "MODEL_FCT_ORDER_LINE"],
@@ -80,7 +81,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 gate.collect_results,
                 ["run_context", "dq_reconciliation", "dq_silver_model", "dq_duplicate_keys", "dq_not_null_keys", "dq_orphan_keys",
-                 "dq_value_ranges", "dq_freshness", "dq_volume", "dq_quarantine_rate"],
+                 "dq_value_ranges", "dq_sales_anomaly", "dq_freshness", "dq_volume", "dq_quarantine_rate"],
                 "OPS_DQ_RESULTS",
                 name="collect_dq_results",
             ),
