@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import itertools
 import uuid
@@ -19,6 +20,7 @@ from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._utils import ConnectionMixin
 
 from retail_control_tower import warehouse
+from retail_control_tower.datasets import snowflake_landing
 from retail_control_tower.datasets.csv_errors import locate_bad_utf8, locate_csv_problem
 
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
@@ -27,7 +29,7 @@ FILE_COLUMNS = ("SOURCE_FILE", "SOURCE_ROW", "FILE_FINGERPRINT", "DUPLICATE_OF")
 # Explicit CSV dialect: sniffing a small batch file can guess a different quote or delimiter
 # than the one the exporter used, which would shift values between columns silently. An empty
 # field (quoted or not) is missing; every other value is kept as the text that was sent.
-CSV_OPTIONS = {"header": True, "all_varchar": True, "delim": ",", "quote": '"', "escape": '"'}
+# (Snowflake's landing spells the same dialect as a file format: snowflake_landing.CSV_FORMAT.)
 CSV_PARSE = pacsv.ParseOptions(delimiter=",", quote_char='"', double_quote=True, escape_char=False, newlines_in_values=True)
 CSV_BLOCK_BYTES = 16 * 1024 * 1024
 
@@ -62,8 +64,14 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
     On DuckDB a CSV file is streamed through Arrow's CSV reader, which numbers the rows as
     they are parsed; numbering them in SQL (``ROW_NUMBER() OVER ()``) made the engine keep
     the whole file in order and doubled the cost of a Bronze load (measured: 58 s against
-    30 s to land 49M order lines). Each ``load()`` opens the files again, so a loaded table
-    can be read by one query; the nodes that read raw files read them once.
+    30 s to land 49M order lines). A Parquet file's rows are numbered by DuckDB's
+    ``file_row_number``. Each ``load()`` opens the files again, so a loaded table can be read
+    by one query; the nodes that read raw files read them once.
+
+    On Snowflake the files are staged with ``PUT`` and landed with ``COPY INTO`` a temporary
+    table (``snowflake_landing``: the same file format and lineage as the bootstrap script
+    ``sql/snowflake/03_raw_landing.sql``), ``SOURCE_ROW`` being ``METADATA$FILE_ROW_NUMBER``.
+    So ``SOURCE_ROW`` is a row's number in its file on both engines, the same on every run.
     """
 
     _CONNECTION_GROUP: ClassVar[str] = "ibis"
@@ -106,12 +114,16 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
                 )
             return None
         first_with_digest: dict[str, str] = {}
-        tables = []
+        listing = []
         for path in files:
             digest = self._digest(path)
             relative = path.relative_to(self._directory).as_posix()
             duplicate_of = first_with_digest.setdefault(digest, relative)
-            tables.append(self._read(path, relative, digest, None if duplicate_of == relative else duplicate_of))
+            listing.append((path, relative, digest, None if duplicate_of == relative else duplicate_of))
+        if self._connection.name == "snowflake":
+            tables = self._land(listing)
+        else:
+            tables = [self._read(*listed) for listed in listing]
         columns = [[c for c in table.columns if c not in FILE_COLUMNS] for table in tables]
         for path, cols in zip(files[1:], columns[1:]):
             if set(cols) != set(columns[0]):
@@ -121,19 +133,50 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
                 )
         return ibis.union(*[table.select(*columns[0], *FILE_COLUMNS) for table in tables])
 
+    def _land(self, listing: list[tuple[Path, str, str, str | None]]) -> list[ir.Table]:
+        """Snowflake: the files staged with PUT and copied with COPY INTO (``snowflake_landing``),
+        one table per header layout; each file's row count is remembered for the load log."""
+        raw_files = []
+        for path, relative, digest, duplicate_of in listing:
+            if path.stat().st_size == 0:
+                raise DatasetError(f"{path}: the file is empty (0 bytes); expected a header and data rows")
+            names = _parquet_columns(path) if path.name.endswith(".parquet") else _csv_header(path)
+            if "SOURCE_ROW" in [name.strip().upper() for name in names]:
+                raise DatasetError(f"{path}: 'SOURCE_ROW' is a lineage column name and cannot be an input column")
+            raw_files.append(snowflake_landing.RawFile(path, relative, digest, duplicate_of, tuple(names)))
+        headers = [{name.strip().upper() for name in raw.columns} for raw in raw_files]
+        for raw, header in zip(raw_files[1:], headers[1:]):  # before anything is uploaded
+            if header != headers[0]:
+                raise DatasetError(
+                    f"{raw.path}: columns {sorted(header)} differ from {raw_files[0].path.name}'s {sorted(headers[0])}; "
+                    f"all files of '{self._entity}' must share one header"
+                )
+        try:
+            tables, rows = snowflake_landing.land(self._connection, self._entity, raw_files)
+        except snowflake_landing.LandingError as exc:
+            raise DatasetError(str(exc)) from exc
+        except Exception as exc:  # Snowflake's message names the file, the line and the problem
+            raise DatasetError(f"{self._directory / self._entity}*: cannot be landed as {self._entity} input: {exc}") from exc
+        for raw in raw_files:
+            _ROWS_READ[_file_key(raw.path)] = rows[raw.relative]
+        return tables
+
     def _read(self, path: Path, relative: str, digest: str, duplicate_of: str | None) -> ir.Table:
+        """DuckDB: a CSV file streamed through Arrow's reader, a Parquet file read by the engine;
+        each row numbered within its file (``SOURCE_ROW``) as the file orders them."""
         if path.stat().st_size == 0:
             raise DatasetError(f"{path}: the file is empty (0 bytes); expected a header and data rows")
-        streamed = self._connection.name == "duckdb" and not path.name.endswith(".parquet")
+        if self._connection.name != "duckdb":
+            raise DatasetError(f"Raw files are read on DuckDB or landed on Snowflake, not on {self._connection.name}")
+        parquet = path.name.endswith(".parquet")
         try:
-            if streamed:
-                table = self._stream_csv(path)
-            elif path.name.endswith(".parquet"):
-                table = self._connection.read_parquet(path)
-                table = table.cast({name: "string" for name in table.columns})
+            if parquet:
+                table = self._connection.read_parquet(path, file_row_number=True)
+                table = table.mutate(SOURCE_ROW=(table.file_row_number + 1).cast("int64")).drop("file_row_number")
+                table = table.cast({name: "string" for name in table.columns if name != "SOURCE_ROW"})
+                has_rows = table.limit(1).count().execute() > 0
             else:
-                table = self._connection.read_csv(path, **CSV_OPTIONS)
-            has_rows = streamed or table.limit(1).count().execute() > 0
+                table, has_rows = self._stream_csv(path), True
         except DatasetError:
             raise
         except Exception as exc:  # the engine's message names the line and the problem
@@ -143,7 +186,6 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
         table = table.rename({name.strip().upper(): name for name in table.columns if name != "SOURCE_ROW"})
         return table.mutate(
             SOURCE_FILE=ibis.literal(relative),
-            SOURCE_ROW=table.SOURCE_ROW if streamed else (ibis.row_number() + 1).cast("int64"),
             FILE_FINGERPRINT=ibis.literal(digest),
             DUPLICATE_OF=ibis.literal(duplicate_of, type="string"),
         )
@@ -195,7 +237,10 @@ class RawFileManifestDataset(RawFilesDataset):
         for path in files:
             relative, digest = path.relative_to(self._directory).as_posix(), self._digest(path)
             counted = _ROWS_READ.get(_file_key(path))
-            if counted is None:
+            if counted is None and self._connection.name == "snowflake":
+                self._land([(path, relative, digest, None)])  # COPY INTO answers with the rows loaded
+                counted = _ROWS_READ[_file_key(path)]
+            elif counted is None:
                 counted = self._read(path, relative, digest, None).count().to_pyarrow().as_py()
             rows.append({"SOURCE_FILE": relative, "FILE_FINGERPRINT": digest, "RAW_ROWS": counted})
         schema = pa.schema([("SOURCE_FILE", pa.string()), ("FILE_FINGERPRINT", pa.string()), ("RAW_ROWS", pa.int64())])
@@ -229,10 +274,21 @@ def _csv_error(path: Path, exc: Exception) -> DatasetError:
     return DatasetError(f"{path}: cannot be parsed as CSV: {message[:300]}{' ...' if len(message) > 300 else ''}")
 
 
-def _csv_header(path: Path) -> list[str]:
-    """The column names of a CSV file: its first record, in the same dialect as the data."""
+def _parquet_columns(path: Path) -> list[str]:
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
+        return list(pq.read_schema(path).names)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DatasetError(f"{path}: cannot be read as Parquet: {exc}") from exc
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The column names of a CSV file (gzip-compressed or not): its first record, in the same
+    dialect as the data."""
+    try:
+        opened = gzip.open(path, "rt", newline="", encoding="utf-8-sig") if path.name.endswith(".gz") else path.open(newline="", encoding="utf-8-sig")
+        with opened as handle:
             return next(csv.reader(handle, delimiter=",", quotechar='"', doublequote=True, strict=True), [])
     except UnicodeDecodeError as exc:
         raise _csv_error(path, exc) from exc
