@@ -88,6 +88,18 @@ def v_dq_latest(dq_results: ir.Table) -> ir.Table:
     return latest_run(dq_results, "CHECKED_AT")
 
 
+# A run names each registered pipeline at most once; there are fewer than this many.
+MAX_PIPELINES_PER_RUN = 16
+
+
+def _nth_pipeline(pipelines: ir.StringValue, position: int) -> ir.StringValue:
+    """The name at ``position`` (0-based) of a comma-separated list, null past its end (the same
+    regular expression on DuckDB and Snowflake: REGEXP_EXTRACT / REGEXP_SUBSTR)."""
+    if position == 0:
+        return pipelines.re_extract(r"^([^,]*)", 1).nullif("")
+    return pipelines.re_extract(rf"^([^,]*,){{{position}}}([^,]*)", 2).nullif("")
+
+
 def v_pipeline_health(run_log: ir.Table, order_lines: ir.Table, freshness: dict[str, Any], run_health: dict[str, Any]) -> ir.Table:
     """Per pipeline: the last run, last success and last failure (with its error); and the
     age of the newest sale against the freshness SLA, measured when the view is queried.
@@ -99,11 +111,20 @@ def v_pipeline_health(run_log: ir.Table, order_lines: ir.Table, freshness: dict[
     status = ibis.ifelse(
         (run_log.STATUS == "running") & (started_hours_ago > run_health["abandoned_after_hours"]), "abandoned", run_log.STATUS
     )
-    runs = run_log.select(
-        "RUN_ID", "STARTED_AT", "FINISHED_AT", "ERROR_CLASS", "ERROR_MESSAGE", "FAILED_NODE",
-        STATUS=status,
-        PIPELINE=run_log.PIPELINES.split(",").unnest(),
+    # One row per pipeline a run names (PIPELINES is "ingest,dq,..."): the n-th name of each run,
+    # for every position a run can have. Not `split(",").unnest()`: Ibis compiles that for
+    # Snowflake to a LATERAL FLATTEN over a random separator, new SQL on every build (ARCHITECTURE §1).
+    runs = ibis.union(
+        *[
+            run_log.select(
+                "RUN_ID", "STARTED_AT", "FINISHED_AT", "ERROR_CLASS", "ERROR_MESSAGE", "FAILED_NODE",
+                STATUS=status,
+                PIPELINE=_nth_pipeline(run_log.PIPELINES, position),
+            )
+            for position in range(MAX_PIPELINES_PER_RUN)
+        ]
     )
+    runs = runs.filter(runs.PIPELINE.notnull())
     runs = with_publish_targets(runs, run_log)  # and each publish target's requests, as pipeline "publish:<system>/<target>"
     last = _latest(runs, ["PIPELINE"], "STARTED_AT")
     by_pipeline = runs.group_by("PIPELINE").aggregate(
