@@ -1,6 +1,6 @@
 """The warehouse engine behind every warehouse dataset: DuckDB locally, Snowflake in dev/prod.
 
-Snowflake runs through a Snowpark ``Session`` (Ibis on top, ``ibis.snowflake.from_snowpark``).
+Snowflake runs through a Snowpark ``Session`` (Ibis on top, ``ibis.snowflake.from_connection``).
 Its credentials are looked for, in order:
 
 1. the named connection (``retail-dev`` / ``retail-prod``) in Snowflake's ``connections.toml``
@@ -130,7 +130,10 @@ def connect(engine: Mapping[str, Any], environ: Mapping[str, str] = os.environ) 
     for option in ("database", "schema", "role", "warehouse"):
         if config.get(option):
             settings[option] = config[option]
-    return ibis.snowflake.from_snowpark(Session.builder.configs(settings).create())
+    # from_connection takes the Snowpark session (from_snowpark is deprecated since Ibis 10). No
+    # object UDFs: Ibis would create a database `ibis_udfs` for its map functions, which no node
+    # uses and a pipeline role is not granted (it only warned, on every run).
+    return ibis.snowflake.from_connection(Session.builder.configs(settings).create(), create_object_udfs=False)
 
 
 def _create_folder_of(database: Any, read_only: bool) -> None:
