@@ -6,7 +6,8 @@ The nodes of the default pipeline run against a *shadow* warehouse: an in-memory
 empty tables with the schemas of a local warehouse (a previous ``make run``), so each node builds
 exactly the expression it builds in a real run. Each expression it returns is compiled with
 ``dialect="snowflake"`` and parsed back with sqlglot's Snowflake dialect at error level RAISE;
-``sql/**/*.sql`` files are parsed too. Nodes whose work is Python (training, scoring, MLflow) or
+so are the statements that land each entity's raw files (``BRONZE.<ENTITY>.landing.sql``: stage,
+``PUT``, ``COPY INTO``), and ``sql/**/*.sql`` files. Nodes whose work is Python (training, scoring, MLflow) or
 that query the warehouse while they run (gates) are listed in ``MANIFEST.md`` with the reason.
 Exit status 1 when any statement fails to compile or parse.
 """
@@ -24,7 +25,7 @@ import ibis
 import ibis.expr.types as ir
 import sqlglot
 
-from retail_control_tower.datasets import RawFileManifestDataset, RawFilesDataset, WarehouseTableDataset
+from retail_control_tower.datasets import RawFileManifestDataset, RawFilesDataset, WarehouseTableDataset, snowflake_landing
 from retail_control_tower.datasets.raw_files import FILE_COLUMNS
 
 RAW_FILE_TYPES = {"SOURCE_FILE": "string", "SOURCE_ROW": "int64", "FILE_FINGERPRINT": "string", "DUPLICATE_OF": "string"}
@@ -139,6 +140,22 @@ def _input(name: str, catalog, params: dict[str, Any], shadow: _Shadow, memory: 
     raise _NotSql(f"reads {name} ({type(dataset).__name__})")
 
 
+def write_landing(entities: dict[str, Any], raw_dir: Path, out: Path, result: Compilation, database: str = "RETAIL_DB") -> None:
+    """The statements a run sends to land each entity's raw files on Snowflake (stage, PUT,
+    COPY INTO; ``snowflake_landing``), for a file ``<raw_dir>/<entity>.csv``, parsed too."""
+    for entity, spec in entities.items():
+        sql = snowflake_landing.review_sql(database, entity, list(spec["columns"]), raw_dir)
+        name = f"raw_{entity} (landing)"
+        try:
+            _parse(sql)
+        except Exception as error:
+            result.errors[name] = f"{type(error).__name__}: {error}"
+            continue
+        path = out / f"BRONZE.{entity.upper()}.landing.sql"
+        path.write_text(f"-- dataset raw_{entity} on Snowflake: stage the files, COPY INTO a temporary table (then node bronze_{entity})\n{sql}")
+        result.written[name] = path
+
+
 def parse_sql_files(folder: Path, result: Compilation) -> int:
     files = sorted(folder.rglob("*.sql"))
     for path in files:
@@ -179,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"No local warehouse at {schemas} to take table schemas from: run `make run` first.", file=sys.stderr)
             return 2
         result = compile_pipeline(pipelines["__default__"], context.catalog, context.params, Path(schemas), args.out, args.env)
+        raw_dir = Path(context.config_loader["globals"].get("raw_dir", "data/01_raw"))
+        engine = context.config_loader["globals"].get("warehouse", {})
+        database = engine.get("database") if engine.get("backend") == "snowflake" else "RETAIL_DB"
+        write_landing(context.params["ingest"]["entities"], raw_dir, args.out, result, database or "RETAIL_DB")
     sql_files = parse_sql_files(args.project / "sql", result)
     write_manifest(result, args.out, sql_files)
     print(f"{len(result.written)} statements written to {args.out} ({len(result.skipped)} nodes not SQL, "
