@@ -28,7 +28,7 @@ data: setup
 	@if ls data/01_raw/orders* >/dev/null 2>&1; then \
 		echo "data/01_raw already holds raw files: not regenerating (make clean-data to start over)"; \
 	else \
-		$(BIN)/kedro run --pipeline generate; \
+		$(BIN)/kedro run --pipelines generate; \
 	fi
 
 run: data
