@@ -79,3 +79,9 @@ def test_credentials_come_only_from_repository_secrets_and_variables():
     for path in WORKFLOWS.glob("*.yml"):
         for key, value in re.findall(r"^\s+(DATABRICKS_\w+):\s*(.+)$", path.read_text(), re.MULTILINE):
             assert re.fullmatch(r"\$\{\{ (secrets|vars)\.\w+ \}\}", value.strip()), (path.name, key)
+
+
+def test_our_make_and_ci_commands_use_the_current_kedro_options():
+    """Kedro 1.7 deprecates `--pipeline` for `--pipelines`: `make run`'s log carries no warning of ours."""
+    for path in [PROJECT / "Makefile", *WORKFLOWS.glob("*.yml")]:
+        assert not re.search(r"kedro run[^\n]*--pipeline\b(?!s)", path.read_text()), path.name
