@@ -99,8 +99,8 @@ KNOWN_DIFFERENCES: list[KnownDifference] = [
     ),
     KnownDifference(
         r".*", r"AVG_ORDER_VALUE", "rounding", "emulator",
-        "NUMBER division: the emulator divides sums it holds as FLOAT, so a half cent rounds either way "
-        "(Snowflake divides NUMBER exactly and rounds half away from zero, as DuckDB's DECIMAL does)",
+        "a net sum divided by the orders and cast to decimal(18, 2): the emulator holds the sum as FLOAT (see the SUM "
+        "types), so an exact half cent may round the other way; how Snowflake's NUMBER rounds it is for the runbook",
         tolerance=0.01,
     ),
     KnownDifference(
