@@ -9,7 +9,9 @@ from conftest import Workspace, release_warehouse_connections
 
 from retail_control_tower.pipelines.scoring.nodes import NoChampionError
 
-SMALL = {"synthetic": {"customers": 500, "stores": 6, "products": 60, "history_days": 540, "target_order_lines": 25000}}
+# A fixed history (judged at its own end), so the outcome does not move with the day the test runs.
+SMALL = {"synthetic": {"customers": 500, "stores": 6, "products": 60, "history_days": 540, "target_order_lines": 25000, "end_date": "2026-10-31"}}
+AS_OF = {"event_dates": {"reference_time": "2026-10-31T23:59:59"}}
 OPTIONAL = ("customers", "products", "stores", "returns")
 
 
@@ -26,7 +28,7 @@ def minimal_run(tmp_path_factory):
     workspace.run("generate", params=SMALL)
     for entity in OPTIONAL:
         (workspace.raw / f"{entity}.csv").unlink()
-    workspace.run()
+    workspace.run(params=AS_OF)
     yield workspace
     release_warehouse_connections()
     monkeypatch.undo()
@@ -64,7 +66,7 @@ def test_without_a_champion_the_report_says_why_and_the_run_then_fails(minimal_r
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{fresh / 'mlflow.db'}")
     impossible = {"train_eval": {"calibration_limit": {"max_ece": 0.0, "ece_noise_quantile": 0.001, "ece_noise_draws": 1000}}}
     with pytest.raises(NoChampionError, match="did not promote one"):
-        ws.run(params=impossible)
+        ws.run(params={**impossible, **AS_OF})
     report = (ws.data / "08_reporting" / "control_tower_report.html").read_text()
     assert "No champion: customers were not scored." in report and "calibration limit" in report
     latest_run = ws.scalar("SELECT RUN_ID FROM ML.MODEL_REGISTRY ORDER BY RECORDED_AT DESC LIMIT 1")
