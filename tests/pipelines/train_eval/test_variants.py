@@ -1,4 +1,4 @@
-"""Every configured variant builds, fits and scores; the legacy rule scores as documented."""
+"""Every configured variant builds, fits and scores; its settings come from parameters_train_eval.yml."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import yaml
 from sklearn.calibration import CalibratedClassifierCV
 
-from retail_control_tower.pipelines.train_eval.variants import LegacyRfmScore, feature_columns, fit_variant
+from retail_control_tower.pipelines.train_eval.variants import build_estimator, feature_columns, fit_variant
 
 PARAMS = yaml.safe_load((Path(__file__).resolve().parents[3] / "conf/base/parameters_train_eval.yml").read_text())["train_eval"]
 
@@ -54,10 +54,32 @@ def test_calibrated_variant_without_calibration_snapshots_is_an_error():
         fit_variant(PARAMS["variants"]["hgb_calibrated_ext"], PARAMS, _frame(500, 1), None)
 
 
-def test_legacy_rfm_quintiles():
-    # Five customers, one per quintile of each of R, F and M.
-    frame = pd.DataFrame({"RECENCY_DAYS": [1, 10, 20, 30, 400], "FREQUENCY": [50, 40, 30, 20, 1], "MONETARY": [10, 500, 400, 300, 200]})
-    score = LegacyRfmScore().fit(frame).predict_proba(frame)[:, 1]
-    # R risk 1..5, F risk 1..5, M risk: 10 is lowest spend → 5, 500 → 1, 400 → 2, 300 → 3, 200 → 4
-    expected = (np.array([1, 2, 3, 4, 5]) + np.array([1, 2, 3, 4, 5]) + np.array([5, 1, 2, 3, 4]) - 3) / 12
-    np.testing.assert_allclose(score, expected)
+def test_the_configured_settings_reach_the_estimators():
+    """The numbers a user may tune are read from the configuration, not from the code."""
+    tuned = {
+        **PARAMS,
+        "bgnbd": {"penalizer": 0.25},
+        "logistic_regression": {"solver": "lbfgs", "max_iter": 77},
+        "min_category_frequency": 3,
+        "seed": 5,
+    }
+    baseline = build_estimator({"kind": "bgnbd", "feature_set": "base"}, tuned)
+    assert baseline.penalizer == 0.25
+    logreg = build_estimator({"kind": "logistic_regression", "feature_set": "ext"}, tuned)
+    assert logreg.named_steps["bgnbd"].penalizer == 0.25
+    model = logreg.named_steps["model"]
+    assert (model.solver, model.max_iter, model.random_state) == ("lbfgs", 77, 5)
+    categorical = {name: step for name, step, _ in logreg.named_steps["features"].transformers}["categorical"]
+    assert categorical.min_frequency == 3
+    # a variant's own params override the shared solver settings
+    own = build_estimator({"kind": "logistic_regression", "feature_set": "base", "params": {"max_iter": 9}}, tuned)
+    assert own.named_steps["model"].max_iter == 9 and own.named_steps["model"].solver == "lbfgs"
+    hgb = PARAMS["variants"]["hgb_ext"]
+    trees = build_estimator(hgb, tuned).named_steps["model"]
+    assert {key: trees.get_params()[key] for key in hgb["params"]} == hgb["params"] and trees.random_state == 5
+
+
+def test_a_missing_setting_is_an_error_not_a_hidden_default():
+    without = {key: value for key, value in PARAMS.items() if key != "bgnbd"}
+    with pytest.raises(KeyError, match="bgnbd"):
+        build_estimator({"kind": "bgnbd", "feature_set": "base"}, without)

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from retail_control_tower.ml import tables
+from retail_control_tower.ml.estimators import LegacyRfmScore
 from retail_control_tower.ml.publication import RegisteredModel
-from retail_control_tower.pipelines.train_eval.variants import LegacyRfmScore
 
 logger = logging.getLogger(__name__)
 NOT_FEATURES = {"CUSTOMER_ID", "SNAPSHOT_DATE", "IS_SCORING", "LABEL_WINDOW_END", "CHURNED", "FEATURES_RUN_ID", "COMPUTED_AT"}
