@@ -109,8 +109,8 @@ def test_a_date_setting_at_its_old_place_stops_the_run_naming_the_new_one(worksp
 
 
 def _readme_example(first_line: str) -> str:
-    """The code block of README.md that starts with ``first_line``, as a user would copy it."""
-    text = (PROJECT / "README.md").read_text()
+    """The code block of docs/data-contract.md that starts with ``first_line``, as a user would copy it."""
+    text = (PROJECT / "docs" / "data-contract.md").read_text()
     start = text.index(first_line)
     return text[start : text.index("```", start)]
 
