@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import ibis
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from retail_control_tower.pipelines.features import nodes
 from retail_control_tower.pipelines.ingest.model import dim_date
@@ -20,6 +22,7 @@ PARAMS = {
     "min_history_days": 0,
     "lookback_days": 730,
     "churn_window_days": 90,
+    "windows": {"recent_days": 30, "trend_days": 90, "returns_days": 90, "rate_period_days": 30},
 }
 LABEL_COLUMNS = {"CHURNED", "LABEL_WINDOW_END", "IS_SCORING", "FEATURES_RUN_ID", "COMPUTED_AT"}
 
@@ -187,3 +190,70 @@ def test_week_end_snapshots_and_a_bad_frequency(con):
     assert (days[~weekly.IS_SCORING].dt.dayofweek == 6).all() and len(weekly) == 7
     with pytest.raises(ValueError, match="snapshot_frequency"):
         nodes.snapshot_calendar(calendar, lines, {**PARAMS, "snapshot_frequency": "daily"}, "dq")
+
+
+# ML.CUSTOMER_FEATURES with the default windows: the columns downstream tools and models know.
+DEFAULT_COLUMNS = [
+    "CUSTOMER_ID", "SNAPSHOT_DATE", "IS_SCORING", "RECENCY_DAYS", "FREQUENCY", "MONETARY", "TENURE_DAYS",
+    "PURCHASE_DAYS", "ORDERS_30", "ORDERS_90", "ORDERS_PRIOR_90", "ORDER_RATE_30D", "TREND_30_VS_RATE",
+    "TREND_90_VS_PRIOR", "NET_TREND_90_VS_PRIOR", "GAP_MEAN_DAYS", "GAP_STD_DAYS", "GAP_MAX_DAYS", "OVERDUE_RATIO",
+    "LAST_GAP_DAYS", "LIFETIME_ORDERS", "LIFETIME_NET", "LIFETIME_RATE_30D", "RATE_BEFORE_90D", "EXPECTED_ORDERS_MISSED",
+    "AVG_ORDER_VALUE", "LINES_PER_ORDER", "UNITS_PER_ORDER", "DISCOUNT_SHARE", "PROMO_LINE_SHARE", "ONLINE_ORDER_SHARE",
+    "CATEGORY_BREADTH", "RETURN_RATE", "RETURN_LINES_90", "DAYS_SINCE_LAST_RETURN", "SIGNUP_TENURE_DAYS", "LOYALTY_TIER",
+    "HOME_STORE_ID", "LABEL_WINDOW_END", "CHURNED", "FEATURES_RUN_ID", "COMPUTED_AT",
+]
+CONF = Path(__file__).resolve().parents[3] / "conf" / "base"
+
+
+def _hand_built() -> tuple[pd.DataFrame, pd.DataFrame]:
+    lines = [
+        ("C1", date(2024, 1, 10), 20.0, "store", False),
+        ("C1", date(2024, 2, 9), 30.0, "online", True),
+        ("C1", date(2024, 3, 20), 50.0, "store", False),
+        ("C2", date(2024, 9, 30), 5.0, "store", False),
+    ]
+    returns = pd.DataFrame({"CUSTOMER_ID": ["C1"], "RETURN_DATE": [pd.Timestamp("2024-03-25")]})
+    returns["RETURN_TS"] = returns.RETURN_DATE
+    return _events(lines), returns
+
+
+def test_the_configured_windows_are_the_default_columns_and_train_eval_names_them():
+    configured = yaml.safe_load((CONF / "parameters_features.yml").read_text())["features"]
+    assert configured["windows"] == PARAMS["windows"]
+    features = _features(ibis.duckdb.connect(), *_hand_built(), params={**PARAMS, **configured, "min_history_days": 0})
+    assert list(features.columns) == DEFAULT_COLUMNS
+    ext = yaml.safe_load((CONF / "parameters_train_eval.yml").read_text())["train_eval"]["feature_sets"]["ext"]["numeric"]
+    assert set(nodes.window_columns(configured["windows"]).values()) <= set(ext)
+
+
+def test_other_windows_rename_their_columns_and_count_over_them(con):
+    windows = {"recent_days": 14, "trend_days": 60, "returns_days": 30, "rate_period_days": 7}
+    features = _features(con, *_hand_built(), params={**PARAMS, "windows": windows})
+    names = set(nodes.window_columns(windows).values())
+    assert names <= set(features.columns) and not names & set(nodes.window_columns(PARAMS["windows"]).values())
+    assert len(features.columns) == len(DEFAULT_COLUMNS)
+    row = features[(features.CUSTOMER_ID == "C1") & (pd.to_datetime(features.SNAPSHOT_DATE) == pd.Timestamp("2024-03-31"))].iloc[0]
+    # orders 81, 51 and 11 days before the snapshot, first purchase 81 days before; a return 6 days before
+    assert (row.ORDERS_14, row.ORDERS_60, row.ORDERS_PRIOR_60, row.RETURN_LINES_30) == (1, 2, 1, 1)
+    assert row.ORDER_RATE_7D == pytest.approx(3 * 7 / 82) and row.LIFETIME_RATE_7D == pytest.approx(3 * 7 / 82)
+    assert row.TREND_14_VS_RATE == pytest.approx(1 / (3 * 14 / 82))  # 1 order in 14 days where 3 * 14 / 82 were expected
+    assert row.TREND_60_VS_PRIOR == pytest.approx((2 + 1) / (1 + 1))
+    assert row.NET_TREND_60_VS_PRIOR == pytest.approx((29 + 50 + 1) / (20 + 1))
+    assert row.RATE_BEFORE_60D == pytest.approx(1 * 7 / (82 - 60))
+    assert row.EXPECTED_ORDERS_MISSED == pytest.approx(11 * (3 * 7 / 82) / 7)
+
+
+@pytest.mark.parametrize(
+    ("windows", "message"),
+    [
+        ({"recent_days": 90, "trend_days": 90, "returns_days": 90, "rate_period_days": 30}, "shorter than trend_days"),
+        ({"recent_days": 30, "trend_days": 400, "returns_days": 90, "rate_period_days": 30}, "beyond lookback_days"),
+        ({"recent_days": 30, "trend_days": 90, "returns_days": 900, "rate_period_days": 30}, "beyond lookback_days"),
+        ({"recent_days": 30, "trend_days": 90, "returns_days": 90, "rate_period_days": 0}, "whole numbers"),
+        ({"recent_days": 30.5, "trend_days": 90, "returns_days": 90, "rate_period_days": 30}, "whole numbers"),
+        ({"recent_days": 30, "trend_days": 90, "returns_days": 90}, "lacks"),
+    ],
+)
+def test_windows_that_would_make_a_name_lie_are_refused(con, windows, message):
+    with pytest.raises(ValueError, match=message):
+        _features(con, *_hand_built(), params={**PARAMS, "windows": windows})

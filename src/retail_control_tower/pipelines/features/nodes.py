@@ -6,6 +6,12 @@ eligible at ``t`` when they bought at least once in the ``lookback_days`` up to 
 feature is an aggregate over that same lookback, except tenure and category breadth, which use
 each customer's first purchase (of anything, of a category) — a minimum that is on or before
 ``t`` for an eligible customer, so it never reads the future.
+
+Windowed features take their windows from ``params:features.windows`` and carry them in their
+names (:func:`window_columns`): with the default windows ``ORDERS_30``, ``ORDERS_90``,
+``ORDERS_PRIOR_90`` (the 90 days before those), ``ORDER_RATE_30D`` (orders per 30 days),
+``RETURN_LINES_90``. A changed window renames its columns, so no column claims a window it does
+not hold, and a model trained on the old names refuses the new table instead of misreading it.
 """
 
 from __future__ import annotations
@@ -16,24 +22,45 @@ import ibis
 import ibis.expr.types as ir
 
 FREQUENCIES = ("month_end", "week_end")  # week_end = Sundays
+WINDOWS = ("recent_days", "trend_days", "returns_days", "rate_period_days")
 
 
-def require_quality_gate(dq_results: ir.Table, dq_gate: ir.Table) -> str:
-    """The run id of the latest data-quality run, which must have passed its gate.
+def window_columns(windows: dict[str, int]) -> dict[str, str]:
+    """The names of the windowed feature columns, by role, for ``params:features.windows``."""
+    recent, trend, returns, rate = (windows[key] for key in WINDOWS)
+    return {
+        "orders_recent": f"ORDERS_{recent}",
+        "orders_trend": f"ORDERS_{trend}",
+        "orders_prior": f"ORDERS_PRIOR_{trend}",
+        "order_rate": f"ORDER_RATE_{rate}D",
+        "trend_recent_vs_rate": f"TREND_{recent}_VS_RATE",
+        "trend_vs_prior": f"TREND_{trend}_VS_PRIOR",
+        "net_trend_vs_prior": f"NET_TREND_{trend}_VS_PRIOR",
+        "lifetime_rate": f"LIFETIME_RATE_{rate}D",
+        "rate_before_trend": f"RATE_BEFORE_{trend}D",
+        "return_lines_recent": f"RETURN_LINES_{returns}",
+    }
 
-    Features read the MODEL tables; this refuses to build them from data whose latest checks
-    failed (in a full run the gate has already stopped the run; this covers ``--pipeline``).
-    """
-    latest = dq_results.aggregate(RUN_ID=dq_results.RUN_ID.argmax(dq_results.CHECKED_AT)).to_pyarrow()
-    run_id = latest["RUN_ID"][0].as_py()
-    if run_id is None:
-        raise RuntimeError("No data-quality results in OPS.DQ_RESULTS: run `kedro run --pipeline dq` first.")
-    if dq_gate.filter(dq_gate.RUN_ID == run_id).count().to_pyarrow().as_py() == 0:
-        raise RuntimeError(
-            f"The latest data-quality run {run_id} did not pass its gate (see OPS.DQ_RESULTS); "
-            "features are not built from data that failed its checks."
+
+def _windows(params: dict[str, Any]) -> dict[str, int]:
+    """``params:features.windows``, checked: whole days, distinct names, inside the lookback."""
+    windows = params["windows"]
+    missing = [key for key in WINDOWS if key not in windows]
+    if missing:
+        raise ValueError(f"features.windows lacks {missing} (expected {list(WINDOWS)})")
+    bad = {key: windows[key] for key in WINDOWS if isinstance(windows[key], bool) or not isinstance(windows[key], int) or windows[key] <= 0}
+    if bad:
+        raise ValueError(f"features.windows must be whole numbers of days > 0, got {bad}")
+    if windows["recent_days"] >= windows["trend_days"]:
+        raise ValueError(
+            f"features.windows.recent_days ({windows['recent_days']}) must be shorter than trend_days ({windows['trend_days']})"
         )
-    return run_id
+    lookback = params["lookback_days"]
+    reach = {"2 x trend_days": 2 * windows["trend_days"], "returns_days": windows["returns_days"]}
+    beyond = {what: days for what, days in reach.items() if days > lookback}
+    if beyond:
+        raise ValueError(f"features windows reach beyond lookback_days ({lookback}), so they would be cut short: {beyond}")
+    return {key: windows[key] for key in WINDOWS}
 
 
 def snapshot_calendar(dim_date: ir.Table, order_lines: ir.Table, params: dict[str, Any], dq_run_id: str) -> ir.Table:
@@ -118,6 +145,9 @@ def customer_features(
 ) -> ir.Table:
     """ML.CUSTOMER_FEATURES: one row per eligible customer and snapshot date, features and label."""
     lookback = params["lookback_days"]
+    windows = _windows(params)
+    recent, trend, rate = windows["recent_days"], windows["trend_days"], windows["rate_period_days"]
+    names = window_columns(windows)
     purchases = _purchase_days(order_lines)
     cal = snapshots.select("SNAPSHOT_DATE", "IS_LABELLED", "IS_SCORING", "LABEL_WINDOW_END")
     t = cal.SNAPSHOT_DATE
@@ -143,11 +173,11 @@ def customer_features(
         UNITS=history.UNITS.sum(),
         PROMO_LINES=history.PROMO_LINES.sum(),
         ONLINE_ORDERS=history.ONLINE_ORDERS.sum(),
-        ORDERS_30=within(30, history.ORDERS),
-        ORDERS_90=within(90, history.ORDERS),
-        ORDERS_PRIOR_90=between(90, 180, history.ORDERS),
-        NET_90=within(90, history.NET),
-        NET_PRIOR_90=between(90, 180, history.NET),
+        ORDERS_IN_RECENT=within(recent, history.ORDERS),
+        ORDERS_IN_TREND=within(trend, history.ORDERS),
+        ORDERS_IN_PRIOR=between(trend, 2 * trend, history.ORDERS),
+        NET_IN_TREND=within(trend, history.NET),
+        NET_IN_PRIOR=between(trend, 2 * trend, history.NET),
         GAP_MEAN=history.GAP_DAYS.cast("float64").mean(),
         GAP_STD=history.GAP_DAYS.cast("float64").std(),
         GAP_MAX=history.GAP_DAYS.max().cast("float64"),
@@ -171,7 +201,7 @@ def customer_features(
     return_age = _days(return_history.SNAPSHOT_DATE, return_history.RETURN_DATE)
     return_window = return_history.group_by(["CUSTOMER_ID", "SNAPSHOT_DATE"]).aggregate(
         RETURN_LINES=return_history.RETURN_LINES.sum(),
-        RETURN_LINES_90=ibis.ifelse(return_age < 90, return_history.RETURN_LINES, 0).sum(),
+        RETURN_LINES_IN_WINDOW=ibis.ifelse(return_age < windows["returns_days"], return_history.RETURN_LINES, 0).sum(),
         LAST_RETURN=return_history.RETURN_DATE.max(),
     )
 
@@ -191,9 +221,11 @@ def customer_features(
     snapshot = joined.SNAPSHOT_DATE
     tenure = _days(snapshot, joined.FIRST_PURCHASE)
     observed_days = ibis.least(tenure + 1, lookback)  # days of the lookback the customer existed
-    monthly_rate = joined.ORDERS * 30.0 / observed_days
-    lifetime_rate = joined.LIFETIME_ORDERS * 30.0 / (tenure + 1)
-    earlier_rate = (joined.ORDERS - joined.ORDERS_90) * 30.0 / ibis.greatest(observed_days - 90, 30)
+    # Rates are orders per rate period. The rate before the trend window divides by at least one
+    # period, so a customer who was there only a few days before it does not get an inflated rate.
+    order_rate = joined.ORDERS * float(rate) / observed_days
+    lifetime_rate = joined.LIFETIME_ORDERS * float(rate) / (tenure + 1)
+    earlier_rate = (joined.ORDERS - joined.ORDERS_IN_TREND) * float(rate) / ibis.greatest(observed_days - trend, rate)
     recency = _days(snapshot, joined.LAST_PURCHASE)
     return_lines = joined.RETURN_LINES.fill_null(0)
     return joined.select(
@@ -207,13 +239,14 @@ def customer_features(
         TENURE_DAYS=tenure,
         # ext
         PURCHASE_DAYS=joined.PURCHASE_DAYS.cast("float64"),
-        ORDERS_30=joined.ORDERS_30.cast("float64"),
-        ORDERS_90=joined.ORDERS_90.cast("float64"),
-        ORDERS_PRIOR_90=joined.ORDERS_PRIOR_90.cast("float64"),
-        ORDER_RATE_30D=monthly_rate,
-        TREND_30_VS_RATE=_ratio(joined.ORDERS_30, monthly_rate),
-        TREND_90_VS_PRIOR=_ratio(joined.ORDERS_90 + 1, joined.ORDERS_PRIOR_90 + 1),
-        NET_TREND_90_VS_PRIOR=_ratio(joined.NET_90 + 1, joined.NET_PRIOR_90 + 1),
+        **{names["orders_recent"]: joined.ORDERS_IN_RECENT.cast("float64")},
+        **{names["orders_trend"]: joined.ORDERS_IN_TREND.cast("float64")},
+        **{names["orders_prior"]: joined.ORDERS_IN_PRIOR.cast("float64")},
+        **{names["order_rate"]: order_rate},
+        # orders in the recent window against those expected in as many days at the lookback's rate
+        **{names["trend_recent_vs_rate"]: _ratio(joined.ORDERS_IN_RECENT, order_rate * (recent / rate))},
+        **{names["trend_vs_prior"]: _ratio(joined.ORDERS_IN_TREND + 1, joined.ORDERS_IN_PRIOR + 1)},
+        **{names["net_trend_vs_prior"]: _ratio(joined.NET_IN_TREND + 1, joined.NET_IN_PRIOR + 1)},
         GAP_MEAN_DAYS=joined.GAP_MEAN,
         GAP_STD_DAYS=joined.GAP_STD,
         GAP_MAX_DAYS=joined.GAP_MAX,
@@ -221,9 +254,9 @@ def customer_features(
         LAST_GAP_DAYS=joined.LAST_GAP,
         LIFETIME_ORDERS=joined.LIFETIME_ORDERS.cast("float64"),
         LIFETIME_NET=joined.LIFETIME_NET,
-        LIFETIME_RATE_30D=lifetime_rate,
-        RATE_BEFORE_90D=earlier_rate,
-        EXPECTED_ORDERS_MISSED=recency * lifetime_rate / 30.0,
+        **{names["lifetime_rate"]: lifetime_rate},
+        **{names["rate_before_trend"]: earlier_rate},
+        EXPECTED_ORDERS_MISSED=recency * lifetime_rate / float(rate),
         AVG_ORDER_VALUE=_ratio(joined.NET, joined.ORDERS),
         LINES_PER_ORDER=_ratio(joined.LINES, joined.ORDERS),
         UNITS_PER_ORDER=_ratio(joined.UNITS, joined.ORDERS),
@@ -232,7 +265,7 @@ def customer_features(
         ONLINE_ORDER_SHARE=_ratio(joined.ONLINE_ORDERS, joined.ORDERS),
         CATEGORY_BREADTH=joined.CATEGORY_BREADTH.fill_null(0).cast("float64"),
         RETURN_RATE=_ratio(return_lines, joined.LINES),
-        RETURN_LINES_90=joined.RETURN_LINES_90.fill_null(0).cast("float64"),
+        **{names["return_lines_recent"]: joined.RETURN_LINES_IN_WINDOW.fill_null(0).cast("float64")},
         DAYS_SINCE_LAST_RETURN=_days(snapshot, joined.LAST_RETURN),
         SIGNUP_TENURE_DAYS=_days(snapshot, joined.SIGNUP_DATE),
         LOYALTY_TIER=joined.LOYALTY_TIER.fill_null("unknown"),
