@@ -1,7 +1,7 @@
 """Backtest: should the deployed churn model be refitted on every labelled snapshot before it scores?
 
     nice -n 10 .venv/bin/python benchmarks/refit_backtest.py                    # default preset, 20,000 customers
-    nice -n 10 .venv/bin/python benchmarks/refit_backtest.py --preset sparse
+    nice -n 10 .venv/bin/python benchmarks/refit_backtest.py --preset sparse --synthetic sparse.history_days=720
     nice -n 10 .venv/bin/python benchmarks/refit_backtest.py --data-dir DIR     # a data folder prepared before (kept)
     nice -n 10 .venv/bin/python benchmarks/refit_backtest.py --variant hgb_calibrated_ext   # skip CV selection
 
@@ -73,10 +73,11 @@ COMPARED = {
 }
 
 
-def prepare(data_dir: Path, preset: str, env: dict[str, str]) -> None:
+def prepare(data_dir: Path, preset: str, extra: list[str], env: dict[str, str]) -> None:
     """generate → ingest → dq → features on a fresh data folder, as ``make run`` would."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    overrides = ",".join(f"synthetic.{key}={value}" for key, value in {**SCALES["default"], "preset": preset}.items())
+    settings = {**SCALES["default"], "preset": preset, **dict(item.split("=", 1) for item in extra)}
+    overrides = ",".join(f"synthetic.{key}={value}" for key, value in settings.items())
     for step in (["generate", "--params", overrides], ["ingest"], ["dq"], ["features"]):
         wall, rss = timed([*KEDRO, "run", "--pipelines", *step], env)
         print(f"prepare {step[0]:<10} {wall:8.1f} s  {rss:6.2f} GiB peak", flush=True)
@@ -107,7 +108,10 @@ def fit_split(variant: dict, params: dict, frame: pd.DataFrame, split: Split):
 def replay(frame: pd.DataFrame, params: dict, deployment: date, horizon: list[date], fixed_variant: str | None, every_snapshot: bool) -> dict:
     """train_eval as of ``deployment``; both models' scores on the ``horizon`` snapshots."""
     known = frame[frame["LABEL_WINDOW_END"] <= pd.Timestamp(deployment)]
-    config = screen_features(known, params)
+    try:
+        config = screen_features(known, params)
+    except ValueError as error:
+        raise SystemExit(f"train_eval cannot run as of {deployment}: {error} Use fewer --dates or a longer history.") from error
     if fixed_variant:
         chosen = {"variant": fixed_variant, "reason": "--variant"}
     else:
@@ -120,7 +124,8 @@ def replay(frame: pd.DataFrame, params: dict, deployment: date, horizon: list[da
     scores = scored[["CUSTOMER_ID", "SNAPSHOT_DATE", LABEL]].copy()
     for name, model in models.items():
         scores[name] = model.predict_proba(scored)[:, 1]
-    return {"variant": chosen["variant"], "validated": validated_split, "refit": refit, "scores": scores, "config": config}
+    return {"variant": chosen["variant"], "calibrated": bool(variant.get("calibration")), "validated": validated_split,
+            "refit": refit, "scores": scores}
 
 
 def bootstrap_draws(scores: pd.DataFrame, n_boot: int, seed: int) -> dict[str, np.ndarray]:
@@ -161,6 +166,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="default", choices=["default", "sparse"])
     parser.add_argument("--data-dir", type=Path, help="use (or prepare and keep) this data folder")
+    parser.add_argument("--synthetic", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="more generator settings, e.g. sparse.history_days=720 (the sparse default's 540 days "
+                             "leave too few labelled snapshots to replay train_eval's CV at past dates)")
     parser.add_argument("--dates", type=int, default=4, help="how many past deployment dates")
     parser.add_argument("--horizon", type=int, default=1, help="snapshots scored from each deployment date on")
     parser.add_argument("--variant", help="fix the configuration instead of choosing it by CV at each date")
@@ -175,7 +183,7 @@ def main() -> None:
     env = {**os.environ, "RCT_DATA_DIR": str(data_dir), "RCT_RAW_DIR": str(data_dir / "01_raw"),
            "KEDRO_DISABLE_TELEMETRY": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
     if not (data_dir / "warehouse.duckdb").exists():
-        prepare(data_dir, args.preset, env)
+        prepare(data_dir, args.preset, args.synthetic, env)
     con = ibis.duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
     frame = labelled_frame(con.table("CUSTOMER_FEATURES", database="ML"), params)
     con.disconnect()
@@ -192,15 +200,19 @@ def main() -> None:
         run = replay(frame, params, deployment, snapshots[start:start + args.horizon], args.variant, args.refit_window == "all")
         scores, y = run["scores"], run["scores"][LABEL].to_numpy()
         v, r = run["validated"], run["refit"]
-        print(f"\nD = {deployment}: {run['variant']}; validated on holdout {v.validation_date}, trained "
-              f"{v.window} (calibrated on {', '.join(map(str, v.calibration_dates))}); refit trained {r.window}; "
-              f"scored {len(scores):,} customers, churn rate {y.mean():.3f}", flush=True)
+
+        def window(split: Split) -> str:
+            calibration = f", calibrated on {split.calibration_dates[0]}..{split.calibration_dates[-1]}" if run["calibrated"] else ""
+            return f"{split.window}{calibration}"
+
+        print(f"\nD = {deployment}: {run['variant']}; validated (holdout {v.validation_date}) trained {window(v)}; "
+              f"refit trained {window(r)}; scored {len(scores):,} rows, churn rate {y.mean():.3f}", flush=True)
         figures = {name: metrics.classification_metrics(y, scores[name].to_numpy()) for name in ("validated", "refit")}
         truth = oracle_scores(data_dir, scores)
         if truth is not None:
             figures["oracle"] = metrics.classification_metrics(y, truth)
         table = pd.DataFrame(figures).T[list(COMPARED)]
-        print(table.round(4).to_string())
+        print(table.round(5).to_string())
         draws[deployment] = bootstrap_draws(scores, args.boot, seed)
         row = {"deployment": deployment, "variant": run["variant"], "n": len(y), "event_rate": y.mean()}
         for name in ("validated", "refit"):
@@ -221,21 +233,21 @@ def report(per_date: pd.DataFrame, draws: dict, params: dict, confidence: float)
     print(f"\nrefit - validated per deployment date ({confidence:.0%} paired bootstrap over customers):")
     lines = []
     for name, (_, higher) in COMPARED.items():
-        cells = [f"{r[f'{name}_diff']:+.4f} [{r[f'{name}_low']:+.4f}, {r[f'{name}_high']:+.4f}]" for _, r in per_date.iterrows()]
+        cells = [f"{r[f'{name}_diff']:+.5f} [{r[f'{name}_low']:+.5f}, {r[f'{name}_high']:+.5f}]" for _, r in per_date.iterrows()]
         pooled = np.mean([draws[d][name] for d in per_date.deployment], axis=0)
         low, high = interval(pooled, confidence)
         mean = per_date[f"{name}_diff"].mean()
         better = int(((per_date[f"{name}_diff"] > 0) if higher else (per_date[f"{name}_diff"] < 0)).sum())
         lines.append({"metric": name, "mean": mean, "low": low, "high": high, "better_on": better, "cells": cells,
                       "validated": per_date[f"{name}_validated"].mean(), "refit": per_date[f"{name}_refit"].mean()})
-    header = "".join(f"{str(d):>28}" for d in per_date.deployment)
+    header = "".join(f"{str(d):>31}" for d in per_date.deployment)
     print(f"{'metric':<11}{header}")
     for line in lines:
-        print(f"{line['metric']:<11}" + "".join(f"{c:>28}" for c in line["cells"]))
+        print(f"{line['metric']:<11}" + "".join(f"{c:>31}" for c in line["cells"]))
     print(f"\nmean over {len(per_date)} dates (validated → refit; difference, {confidence:.0%} CI; dates where the refit is better):")
     for line in lines:
-        print(f"  {line['metric']:<11} {line['validated']:.4f} → {line['refit']:.4f}  {line['mean']:+.4f} "
-              f"[{line['low']:+.4f}, {line['high']:+.4f}]  {line['better_on']}/{len(per_date)}")
+        print(f"  {line['metric']:<11} {line['validated']:.5f} → {line['refit']:.5f}  {line['mean']:+.5f} "
+              f"[{line['low']:+.5f}, {line['high']:+.5f}]  {line['better_on']}/{len(per_date)}")
     by_metric = {line["metric"]: line for line in lines}
     rule = params["selection"]
     # The metric train_eval selects by: lift@10% unless the validated model is within
