@@ -13,6 +13,8 @@ from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
 from kedro_datasets.ibis import TableDataset
 
+from retail_control_tower.contracts import check_entities
+
 logger = logging.getLogger(__name__)
 
 #: Name of the in-memory input through which nodes receive the run id, environment and start time.
@@ -113,6 +115,8 @@ class RetiredSettingsHook:
     @hook_impl
     def after_context_created(self, context) -> None:
         parameters = context.config_loader["parameters"]
+        # The input contract is checked here too, so a contradiction in it stops the run before any load.
+        check_entities(_setting(parameters, "ingest.entities") or {})
         found = [(old, new) for old, new in RETIRED_SETTINGS.items() if _setting(parameters, old) is not None]
         if found:
             moves = "; ".join(f"`{old}` is now `{new}`" for old, new in found)

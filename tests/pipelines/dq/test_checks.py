@@ -14,6 +14,8 @@ from retail_control_tower.pipelines.dq.results import RESULT_SCHEMA
 
 RUN = {"run_id": "2026-11-26T10.00.00.000Z", "env": "test", "started_at": datetime(2026, 11, 26, 10, 0, 0)}
 BASE = {"severity": "error", "sample_size": 2}
+# The part of the input contract value_ranges reads: the lower bounds of a line's units and price.
+CONTRACT = {"order_items": {"columns": {"QUANTITY": {"type": "int", "min_exclusive": 0}, "UNIT_PRICE": {"type": "decimal", "min": 0}}}}
 ORDERS = {"key": ["ORDER_ID"], "columns": {"ORDER_ID": {"type": "string"}}}
 
 
@@ -92,7 +94,7 @@ def test_value_ranges_take_the_order_dates_from_event_dates(con):
         {"RETURN_ID": "string", "ORDER_ID": "string", "LINE_NUMBER": "int64", "QUANTITY": "int64", "RETURN_DATE": "date", "ORDER_DATE": "date"}
     ).to_pyarrow().empty_table())
     historical = {"min": "1997-01-01", "max_future_days": 1, "reference_time": "1998-12-31T23:59:59"}
-    rows = _results(con, checks.check_value_ranges(BASE, historical, RUN, lines, returns))
+    rows = _results(con, checks.check_value_ranges(BASE, historical, RUN, lines, returns, CONTRACT))
     dates = [r for r in rows if r["DETAIL"].startswith("ORDER_DATE")]
     assert [(r["STATUS"], r["OBSERVED"], r["SAMPLE_KEYS"], r["DETAIL"]) for r in dates] == [
         ("fail", 2, "O1|1, O3|1", "ORDER_DATE outside [1997-01-01, 1999-01-01] (event_dates)")

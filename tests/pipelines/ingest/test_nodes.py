@@ -8,7 +8,10 @@ from decimal import Decimal
 import ibis
 import pytest
 
-from retail_control_tower.pipelines.ingest import bronze, gold, model, silver
+from retail_control_tower.pipelines.bronze import nodes as bronze
+from retail_control_tower.pipelines.gold import nodes as gold
+from retail_control_tower.pipelines.model import nodes as model
+from retail_control_tower.pipelines.silver import nodes as silver
 
 RUN = {"run_id": "2026-11-26T10.00.00.000Z", "env": "test", "started_at": datetime(2026, 11, 26, 10, 0, 0)}
 STORES = {"columns": {"STORE_ID": {"type": "string"}, "REGION": {"type": "string"}}, "key": ["STORE_ID"]}

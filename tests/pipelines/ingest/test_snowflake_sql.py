@@ -13,7 +13,8 @@ from conftest import PROJECT
 from kedro.config import OmegaConfigLoader
 from sqlglot import exp
 
-from retail_control_tower.pipelines.ingest import silver, values
+from retail_control_tower.contracts import values
+from retail_control_tower.pipelines.silver import nodes as silver
 from retail_control_tower.settings import CONFIG_LOADER_ARGS
 
 RUN = {"run_id": "2026-11-26T10.00.00.000Z", "env": "test", "started_at": datetime(2026, 11, 26, 10, 0, 0)}

@@ -13,7 +13,7 @@ import ibis
 import ibis.expr.types as ir
 
 from retail_control_tower.pipelines.dq.results import offenders_result
-from retail_control_tower.pipelines.ingest.values import business_key
+from retail_control_tower.contracts.values import business_key
 
 SERIES = ["STORE_ID", "CATEGORY"]
 # Scale factors that make the MAD and the mean absolute deviation estimate the standard deviation

@@ -5,10 +5,10 @@ from __future__ import annotations
 from kedro.pipeline import Node, Pipeline
 
 from retail_control_tower.pipelines.dq import anomalies, checks, gate, reconciliation
-from retail_control_tower.pipelines.ingest.pipeline import ENTITIES
+from retail_control_tower.contracts import ENTITIES, MODEL_TABLES
 
 SILVER = [f"SILVER_{e.upper()}" for e in ENTITIES]
-MODEL = [name for name in checks.GRAIN if name.startswith("MODEL_")]
+MODEL = list(MODEL_TABLES)
 BRONZE = [f"BRONZE_{e.upper()}" for e in ENTITIES]
 QUARANTINE = [f"SILVER_{e.upper()}_QUARANTINE" for e in ENTITIES]
 
@@ -54,13 +54,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 checks.check_orphan_keys,
-                {"params": "params:dq.orphan_keys", **_tables(sorted({n for fk in checks.FOREIGN_KEYS for n in (fk[0], fk[2])}))},
+                {"params": "params:dq.orphan_keys", **_tables(sorted({n for fact, table in MODEL_TABLES.items() for reference in table.references for n in (fact, reference.table)}))},
                 "dq_orphan_keys",
                 name="check_orphan_keys",
             ),
             Node(
                 checks.check_value_ranges,
-                ["params:dq.value_ranges", "params:event_dates", "run_context", "MODEL_FCT_ORDER_LINE", "MODEL_FCT_RETURN"],
+                ["params:dq.value_ranges", "params:event_dates", "run_context", "MODEL_FCT_ORDER_LINE", "MODEL_FCT_RETURN", "params:ingest.entities"],
                 "dq_value_ranges",
                 name="check_value_ranges",
             ),

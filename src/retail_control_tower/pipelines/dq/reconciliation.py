@@ -9,7 +9,7 @@ import ibis
 import ibis.expr.types as ir
 
 from retail_control_tower.pipelines.dq.results import key_text, offenders_result, table_label
-from retail_control_tower.pipelines.ingest.values import cleaned_columns, typed_columns
+from retail_control_tower.contracts.values import cleaned_columns, typed_columns
 
 # A Bronze row is named by its load, file and row number; a loaded file by the first two.
 BRONZE_ROW = ["LOAD_ID", "SOURCE_FILE", "SOURCE_ROW"]

@@ -7,7 +7,7 @@ from typing import Callable
 import ibis
 import ibis.expr.types as ir
 
-from retail_control_tower.pipelines.ingest.values import business_key
+from retail_control_tower.contracts.values import business_key
 
 RESULT_SCHEMA = ibis.schema(
     {

@@ -1,4 +1,4 @@
-"""Raw files → BRONZE → SILVER (+ quarantine) → MODEL → GOLD."""
+"""Raw files → BRONZE → SILVER (+ quarantine) → MODEL → GOLD: the stage pipelines in one."""
 
 from retail_control_tower.pipelines.ingest.pipeline import create_pipeline
 

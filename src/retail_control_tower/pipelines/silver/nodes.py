@@ -26,8 +26,8 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from retail_control_tower.pipelines.ingest import returns, rules
-from retail_control_tower.pipelines.ingest.values import TEXT_TYPES, business_key, cleaned_columns, typed_columns
+from retail_control_tower.pipelines.silver import returns, rules
+from retail_control_tower.contracts.values import TEXT_TYPES, business_key, cleaned_columns, typed_columns
 
 LINEAGE = ["LOAD_ID", "LOADED_AT", "SOURCE_FILE", "SOURCE_ROW"]
 

@@ -8,9 +8,9 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from retail_control_tower.pipelines.ingest import returns
-from retail_control_tower.pipelines.ingest.event_dates import event_date_range
-from retail_control_tower.pipelines.ingest.values import TEXT_TYPES, business_key, has_utc_offset, invalid_type, typed_columns
+from retail_control_tower.pipelines.silver import returns
+from retail_control_tower.contracts.event_dates import event_date_range
+from retail_control_tower.contracts.values import TEXT_TYPES, business_key, has_utc_offset, invalid_type, typed_columns
 
 Rule = tuple[ir.BooleanValue, str, ir.StringValue]  # (condition, reason code, detail)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import ibis
 import ibis.expr.types as ir
 
-from retail_control_tower.pipelines.ingest.aggregates import most_frequent
+from retail_control_tower.aggregates import most_frequent
 
 
 def _money(value: ir.NumericValue) -> ir.NumericValue:
@@ -140,16 +142,18 @@ def product_performance(products: ir.Table, order_lines: ir.Table, returns: ir.T
     )
 
 
-def store_performance(stores: ir.Table, order_lines: ir.Table, returns: ir.Table) -> ir.Table:
-    """One row per store: revenue, customers, basket, returns, and the last 28 days vs the 28 before."""
+def store_performance(stores: ir.Table, order_lines: ir.Table, returns: ir.Table, params: dict[str, Any]) -> ir.Table:
+    """One row per store: revenue, customers, basket, returns, and the last ``window_days`` days
+    (up to the newest sale) vs the as many days before (``params:gold.store_performance``)."""
+    window = int(params["window_days"])
     lines = order_lines.cross_join(order_lines.aggregate(AS_OF_DATE=order_lines.ORDER_DATE.max()))
     age_days = lines.AS_OF_DATE.delta(lines.ORDER_DATE, unit="day")
     sold = lines.group_by("STORE_ID").aggregate(
         ORDERS=lines.ORDER_ID.nunique(),
         CUSTOMERS=lines.CUSTOMER_ID.nunique(),
         NET_AMOUNT=lines.NET_AMOUNT.sum(),
-        NET_LAST_28D=lines.NET_AMOUNT.sum(where=age_days < 28),
-        NET_PRIOR_28D=lines.NET_AMOUNT.sum(where=(age_days >= 28) & (age_days < 56)),
+        NET_LAST_28D=lines.NET_AMOUNT.sum(where=age_days < window),
+        NET_PRIOR_28D=lines.NET_AMOUNT.sum(where=(age_days >= window) & (age_days < 2 * window)),
         FIRST_SALE_DATE=lines.ORDER_DATE.min(),
         LAST_SALE_DATE=lines.ORDER_DATE.max(),
     )
