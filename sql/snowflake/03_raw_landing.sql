@@ -1,7 +1,6 @@
 -- Bootstrap step 3 (prod): land raw exports in BRONZE with COPY INTO from a stage, in the shape
 -- the pipeline gives (every value as text, plus the file lineage), so the pipelines take the new
--- loads from Silver on: `kedro run --env prod --pipelines ingest --from-nodes
--- quarantine_customers,...` (README, "Run everything after a Bronze change").
+-- loads from Silver on: `kedro run --env prod --pipelines after_bronze`.
 -- GENERATED from src/retail_control_tower/datasets/snowflake_landing.py, the one definition of the
 -- file format, the stage and the COPY that the pipeline's own landing (`kedro run --env prod`)
 -- uses too: `python -m retail_control_tower.datasets.snowflake_landing` rewrites this file.

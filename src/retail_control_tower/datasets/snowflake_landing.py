@@ -264,8 +264,7 @@ def _copy_results(results: Iterable[tuple]) -> dict[str, int]:
 BOOTSTRAP_HEADER = """\
 -- Bootstrap step 3 (prod): land raw exports in BRONZE with COPY INTO from a stage, in the shape
 -- the pipeline gives (every value as text, plus the file lineage), so the pipelines take the new
--- loads from Silver on: `kedro run --env prod --pipelines ingest --from-nodes
--- quarantine_customers,...` (README, "Run everything after a Bronze change").
+-- loads from Silver on: `kedro run --env prod --pipelines after_bronze`.
 -- GENERATED from src/retail_control_tower/datasets/snowflake_landing.py, the one definition of the
 -- file format, the stage and the COPY that the pipeline's own landing (`kedro run --env prod`)
 -- uses too: `python -m retail_control_tower.datasets.snowflake_landing` rewrites this file.
@@ -315,7 +314,8 @@ def bootstrap_sql(entities: Mapping[str, Mapping[str, Any]], database: str = "RE
 
 
 def main() -> None:
-    """Rewrites sql/snowflake/03_raw_landing.sql from the input contract of conf/base."""
+    """Rewrites sql/snowflake/03_raw_landing.sql from the input contract of conf/base
+    (``ingest.entities``: each entity's columns, in order)."""
     from kedro.config import OmegaConfigLoader  # noqa: PLC0415
     from omegaconf.resolvers import oc  # noqa: PLC0415
 
