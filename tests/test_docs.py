@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ README = PROJECT / "README.md"
 DOCS = sorted((PROJECT / "docs").glob("*.md"))
 PAGES = [README, *DOCS]
 MAX_README_LINES = 150
+BIN = Path(sys.executable).parent  # the .venv's programs, as the docs name them
 MISSING = object()  # a parameter key that is not there (a present key may hold null)
 
 # Top-level folders whose files a page may name in a code span; data/, build/ and dist/ hold what
@@ -84,6 +86,13 @@ def _parameters() -> dict:
     return merged
 
 
+def _has_parameter(parameters: dict, dotted: str) -> bool:
+    level: object = parameters
+    for key in dotted.split("."):
+        level = level[key] if isinstance(level, dict) and key in level else MISSING
+    return level is not MISSING
+
+
 def _registered() -> tuple[set[str], set[str]]:
     bootstrap_project(PROJECT)
     from kedro.framework.project import pipelines
@@ -106,11 +115,8 @@ def wrong_names(page: Path, pipelines: set[str], nodes: set[str], parameters: di
             elif option == "--env":
                 wrong += [] if value in environments else [f"environment {value}"]
             elif option == "--params":
-                for assignment in value.split(","):
-                    level: object = parameters
-                    for key in assignment.partition("=")[0].split("."):
-                        level = level[key] if isinstance(level, dict) and key in level else MISSING
-                    wrong += [] if level is not MISSING else [f"parameter {assignment.partition('=')[0]}"]
+                names = [assignment.partition("=")[0] for assignment in value.split(",")]
+                wrong += [f"parameter {name}" for name in names if not _has_parameter(parameters, name)]
             else:
                 wrong += [f"node {name}" for name in value.split(",") if name not in nodes]
         for line in code.splitlines():
@@ -121,6 +127,11 @@ def wrong_names(page: Path, pipelines: set[str], nodes: set[str], parameters: di
             for word, following in zip(words, words[1:]):
                 if word == "make" and re.fullmatch(r"[a-z][\w-]*", following) and following not in targets:
                     wrong.append(f"make target {following}")
+        for tool in re.findall(r"(?<![\w/])\.venv/bin/([\w.-]+)", code):
+            wrong += [] if (BIN / tool).exists() else [f"program .venv/bin/{tool}"]
+        # A parameter named on its own, e.g. `train_eval.fit_jobs`.
+        if re.fullmatch(r"[a-z_]+(\.[a-z_0-9]+)+", code) and code.split(".")[0] in parameters:
+            wrong += [] if _has_parameter(parameters, code) else [f"parameter {code}"]
         for path in re.findall(r"(?<![\w/.-])((?:\.github|[a-z][\w-]*)/[\w./*-]+)", code):
             path = path.rstrip(".")
             if path.startswith(TRACKED_ROOTS) and not any(PROJECT.glob(path)) and not (PROJECT / path).exists():
@@ -167,13 +178,14 @@ def test_the_checks_catch_a_broken_link_and_wrong_names(tmp_path):
         "[web](https://example.com)\n\n"
         "```bash\n.venv/bin/kedro run --pipelines ingest,nosuch --env nowhere --params event_dates.min=1997-01-01,dq.nope=1\n"
         "make run\nmake nosuchtarget\n.venv/bin/python benchmarks/nosuch.py\n```\n\n"
-        "`--from-nodes no_such_node` and `conf/base/parameters_dq.yml`\n"
+        "`--from-nodes no_such_node` and `conf/base/parameters_dq.yml`, `dq.volume.min_ratio` but `dq.volume.nope`, "
+        "`.venv/bin/kedro` but `.venv/bin/nosuch`\n"
     )
     assert broken_links(page) == ["missing.md (no such file)", "other.md#nowhere (no such heading)"]
     pipelines, nodes = _registered()
     assert sorted(wrong_names(page, pipelines, nodes, _parameters())) == sorted(
         ["pipeline nosuch", "environment nowhere", "parameter dq.nope", "make target nosuchtarget",
-         "path benchmarks/nosuch.py", "node no_such_node"]
+         "path benchmarks/nosuch.py", "node no_such_node", "parameter dq.volume.nope", "program .venv/bin/nosuch"]
     )
 
 
