@@ -108,14 +108,11 @@ class Workspace:
 def release_warehouse_connections() -> None:
     """Closes the engine connections Kedro datasets keep open in this process, so another
     process (a notebook, a second ``kedro run``) may open the DuckDB file."""
-    from kedro_datasets._utils import ConnectionMixin
-
     from retail_control_tower.ops.lock import WarehouseLockHook
     from retail_control_tower.settings import HOOKS
+    from retail_control_tower.warehouse import CONNECTIONS
 
-    for connection in ConnectionMixin._connections.values():
-        connection.disconnect()
-    ConnectionMixin._connections.clear()
+    CONNECTIONS.close_all()
     for hook in HOOKS:
         if isinstance(hook, WarehouseLockHook):
             hook.release_all()

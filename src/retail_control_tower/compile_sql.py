@@ -4,11 +4,12 @@
 
 The nodes of the default pipeline run against a *shadow* warehouse: an in-memory DuckDB holding
 empty tables with the schemas of a local warehouse (a previous ``make run``), so each node builds
-exactly the expression it builds in a real run. Each expression it returns is compiled with
-``dialect="snowflake"`` and parsed back with sqlglot's Snowflake dialect at error level RAISE;
-so are the statements that land each entity's raw files (``BRONZE.<ENTITY>.landing.sql``: stage,
-``PUT``, ``COPY INTO``), and ``sql/**/*.sql`` files. Nodes whose work is Python (training, scoring, MLflow) or
-that query the warehouse while they run (gates) are listed in ``MANIFEST.md`` with the reason.
+exactly the expression it builds in a real run. Each expression it returns is compiled for
+Snowflake as a Snowflake connection compiles it (``warehouse.snowflake_sql``) and parsed back
+with sqlglot's Snowflake dialect at error level RAISE; so are the statements that land each
+entity's raw files (``BRONZE.<ENTITY>.landing.sql``: stage, ``PUT``, ``COPY INTO``), and
+``sql/**/*.sql`` files. Nodes whose work is Python (training, scoring, MLflow) or that query the
+warehouse while they run (gates) are listed in ``MANIFEST.md`` with the reason.
 Exit status 1 when any statement fails to compile or parse.
 """
 
@@ -27,6 +28,7 @@ import sqlglot
 
 from retail_control_tower.datasets import RawFileManifestDataset, RawFilesDataset, WarehouseTableDataset, snowflake_landing
 from retail_control_tower.datasets.raw_files import FILE_COLUMNS
+from retail_control_tower.warehouse import snowflake_sql
 
 RAW_FILE_TYPES = {"SOURCE_FILE": "string", "SOURCE_ROW": "int64", "FILE_FINGERPRINT": "string", "DUPLICATE_OF": "string"}
 
@@ -90,9 +92,9 @@ def compile_pipeline(pipeline, catalog, params: dict[str, Any], local_warehouse:
                 memory[name] = value
                 result.skipped.setdefault(node.name, "returns Python objects")
                 continue
-            target = f"{dataset._database}.{dataset._table_name}" if isinstance(dataset, WarehouseTableDataset) else f"(in memory) {name}"
+            target = f"{dataset.database}.{dataset.table_name}" if isinstance(dataset, WarehouseTableDataset) else f"(in memory) {name}"
             try:
-                sql = ibis.to_sql(value, dialect="snowflake")
+                sql = snowflake_sql(value)
                 _parse(sql)
             except Exception as error:
                 result.errors[node.name] = f"{type(error).__name__}: {error}"
@@ -101,7 +103,7 @@ def compile_pipeline(pipeline, catalog, params: dict[str, Any], local_warehouse:
             path.write_text(f"-- node {node.name} → {target}\n{sql};\n")
             result.written[node.name] = path
             if isinstance(dataset, WarehouseTableDataset):  # later nodes read the saved table, as in a run
-                shadow.add(dataset._database, dataset._table_name, value.schema())
+                shadow.add(dataset.database, dataset.table_name, value.schema())
             else:
                 memory[name] = value
     return result
@@ -128,13 +130,13 @@ def _input(name: str, catalog, params: dict[str, Any], shadow: _Shadow, memory: 
     dataset = catalog.get(name, fallback_to_runtime_pattern=True)
     if isinstance(dataset, RawFileManifestDataset):
         files = {"SOURCE_FILE": "string", "FILE_FINGERPRINT": "string", "RAW_ROWS": "int64"}
-        return shadow.add("RAW", f"{dataset._entity.upper()}_FILES", ibis.schema(files))
+        return shadow.add("RAW", f"{dataset.entity.upper()}_FILES", ibis.schema(files))
     if isinstance(dataset, RawFilesDataset):
-        spec = params["ingest"]["entities"][dataset._entity]
+        spec = params["ingest"]["entities"][dataset.entity]
         columns = {column.upper(): "string" for column in spec["columns"]} | {c: RAW_FILE_TYPES[c] for c in FILE_COLUMNS}
-        return shadow.add("RAW", dataset._entity.upper(), ibis.schema(columns))
+        return shadow.add("RAW", dataset.entity.upper(), ibis.schema(columns))
     if isinstance(dataset, WarehouseTableDataset):
-        return shadow.table(dataset._database, dataset._table_name)
+        return shadow.table(dataset.database, dataset.table_name)
     if name.startswith("dq_passed"):
         return "compile"
     raise _NotSql(f"reads {name} ({type(dataset).__name__})")

@@ -11,9 +11,8 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
-from kedro_datasets.ibis import TableDataset
 
-from retail_control_tower.contracts import check_entities
+from retail_control_tower.datasets.warehouse_table import WarehouseTableDataset
 
 logger = logging.getLogger(__name__)
 
@@ -77,9 +76,9 @@ class WarehouseSchemasHook:
             if name == RUN_CONTEXT or name.startswith("params:") or name == "parameters":
                 continue
             dataset = catalog.get(name, fallback_to_runtime_pattern=True)
-            schema = getattr(dataset, "_database", None)
-            if not isinstance(dataset, TableDataset) or not schema:
+            if not isinstance(dataset, WarehouseTableDataset) or not dataset.database:
                 continue
+            schema = dataset.database
             connection = dataset.connection
             key = (id(connection), schema)
             if key in created:
@@ -115,8 +114,6 @@ class RetiredSettingsHook:
     @hook_impl
     def after_context_created(self, context) -> None:
         parameters = context.config_loader["parameters"]
-        # The input contract is checked here too, so a contradiction in it stops the run before any load.
-        check_entities(_setting(parameters, "ingest.entities") or {})
         found = [(old, new) for old, new in RETIRED_SETTINGS.items() if _setting(parameters, old) is not None]
         if found:
             moves = "; ".join(f"`{old}` is now `{new}`" for old, new in found)

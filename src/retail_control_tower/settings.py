@@ -8,6 +8,7 @@ import warnings
 from kedro.config import OmegaConfigLoader
 from omegaconf.resolvers import oc
 
+from retail_control_tower.datasets.raw_manifest import RawFileReadsHook
 from retail_control_tower.hooks import RetiredSettingsHook, RunContextHook, WarehouseSchemasHook
 from retail_control_tower.ops.alert_hook import AlertHook
 from retail_control_tower.ops.lock import WarehouseLockHook
@@ -25,7 +26,9 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 _RUN_LOG = RunLogHook(DEFAULT_PIPELINES)
 # The warehouse lock is taken first (tryfirst) and released last (trylast) of all hooks.
-HOOKS = (RetiredSettingsHook(), WarehouseLockHook(_RUN_LOG), RunContextHook(), WarehouseSchemasHook(), _RUN_LOG, AlertHook())
+HOOKS = (
+    RetiredSettingsHook(), WarehouseLockHook(_RUN_LOG), RunContextHook(), WarehouseSchemasHook(), RawFileReadsHook(), _RUN_LOG, AlertHook(),
+)
 
 # kedro-viz's run hooks record events for its experimental workflow view into .viz/ of the
 # project on every run; lineage is reviewed from `kedro viz build` instead.

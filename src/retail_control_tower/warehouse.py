@@ -18,12 +18,18 @@ Nothing found is an immediate error naming all three places, before any network 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import ibis.expr.types as ir
+import sqlglot.expressions as sge
+from ibis.backends.snowflake import Backend as IbisSnowflakeBackend
+from ibis.backends.sql.compilers.snowflake import SnowflakeCompiler
 
 ENV_REQUIRED = ("SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER")
 ENV_SECRET = ("SNOWFLAKE_PASSWORD", "SNOWFLAKE_PRIVATE_KEY_FILE")
@@ -33,6 +39,35 @@ ENV_OPTIONAL = {
     "SNOWFLAKE_DATABASE": "database",
     "SNOWFLAKE_PRIVATE_KEY_FILE_PWD": "private_key_file_pwd",
 }
+
+
+class TextTryCastCompiler(SnowflakeCompiler):
+    """Ibis's Snowflake compiler, with ``try_cast`` of a text value written as ``TRY_CAST``.
+
+    Ibis 12 leaves it to sqlglot, which writes ``TRY_CAST`` only for input it knows to be text
+    and a plain ``CAST`` otherwise, so one bad value would fail a whole Silver statement on
+    Snowflake instead of being quarantined. Ibis knows the input's type: it says so here.
+    """
+
+    def visit_TryCast(self, op, *, arg, to):  # noqa: N802 (Ibis's visitor naming)
+        return sge.TryCast(this=arg, to=self.type_mapper.from_ibis(to), safe=True, requires_string=op.arg.dtype.is_string())
+
+
+SNOWFLAKE_COMPILER = TextTryCastCompiler()
+
+
+class SnowflakeBackend(IbisSnowflakeBackend):
+    """Ibis's Snowflake backend compiling with :data:`SNOWFLAKE_COMPILER`."""
+
+    compiler = SNOWFLAKE_COMPILER
+
+
+def snowflake_sql(expr: ir.Expr, pretty: bool = True) -> str:
+    """The Snowflake SQL of an expression, as a Snowflake connection of this project runs it
+    (``ibis.to_sql(expr, dialect="snowflake")`` compiles with Ibis's own compiler)."""
+    compiled = SNOWFLAKE_COMPILER.to_sqlglot(expr.unbind())
+    queries = compiled if isinstance(compiled, list) else [compiled]
+    return ";\n".join(query.sql(dialect=SNOWFLAKE_COMPILER.dialect, pretty=pretty) for query in queries)
 
 
 def _snowflake_try_cast() -> None:
@@ -133,7 +168,34 @@ def connect(engine: Mapping[str, Any], environ: Mapping[str, str] = os.environ) 
     # from_connection takes the Snowpark session (from_snowpark is deprecated since Ibis 10). No
     # object UDFs: Ibis would create a database `ibis_udfs` for its map functions, which no node
     # uses and a pipeline role is not granted (it only warned, on every run).
-    return ibis.snowflake.from_connection(Session.builder.configs(settings).create(), create_object_udfs=False)
+    return SnowflakeBackend.from_connection(Session.builder.configs(settings).create(), create_object_udfs=False)
+
+
+class Connections:
+    """The open engine connections of a process, one per engine block.
+
+    Every dataset on one engine block shares its connection: Ibis does not combine tables of
+    two connections in one query, and DuckDB opens a file once per process.
+    """
+
+    def __init__(self) -> None:
+        self._open: dict[str, Any] = {}
+
+    def get(self, engine: Mapping[str, Any]) -> Any:
+        key = json.dumps(engine, sort_keys=True, default=str)
+        if key not in self._open:
+            self._open[key] = connect(engine)
+        return self._open[key]
+
+    def close_all(self) -> None:
+        """Disconnects every engine, so another process may open the DuckDB file."""
+        open_, self._open = self._open, {}
+        for connection in open_.values():
+            connection.disconnect()
+
+
+#: The connections of this process (what kedro-datasets' TableDataset keeps per class).
+CONNECTIONS = Connections()
 
 
 def _create_folder_of(database: Any, read_only: bool) -> None:

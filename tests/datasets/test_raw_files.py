@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ibis
 import pytest
+from conftest import small_retailer
 from kedro.io import DatasetError
 
-from retail_control_tower.datasets import RawFilesDataset, raw_files
+from retail_control_tower.datasets import RawFileManifestDataset, RawFilesDataset, raw_files
 
 
 def _dataset(directory, entity="stores", required=False):
@@ -72,11 +73,16 @@ def test_a_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path):
     assert [(r["STORE_ID"], r["REGION"], r["SOURCE_ROW"]) for r in rows] == [("S1", "north", 1)]
 
 
+def _manifest(directory, entity="stores"):
+    return RawFileManifestDataset(directory=str(directory), entity=entity, connection={"backend": "duckdb", "database": ":memory:"})
+
+
 def test_the_file_manifest_counts_the_rows_the_stream_handed_over_and_reads_only_the_others(tmp_path, monkeypatch):
     (tmp_path / "stores.csv").write_text("store_id,region\nS1,north\nS2,south\nS3,east\n")
-    manifest = raw_files.RawFileManifestDataset(directory=str(tmp_path), entity="stores", connection={"backend": "duckdb", "database": ":memory:"})
+    reader, manifest = _dataset(tmp_path), _manifest(tmp_path)
+    manifest.count_with(reader)
     # Bronze streams stores.csv in this run; stores_more.csv arrives after, so nothing streamed it.
-    assert _dataset(tmp_path).load().count().to_pyarrow().as_py() == 3
+    assert reader.load().count().to_pyarrow().as_py() == 3
     (tmp_path / "stores_more.csv").write_text("store_id,region\nS4,west\n")
     read = []
     original = raw_files.RawFilesDataset._read
@@ -96,9 +102,20 @@ def test_the_file_manifest_counts_the_rows_the_stream_handed_over_and_reads_only
     assert read == ["stores_more.csv", "stores.csv"]
 
 
+def test_a_file_manifest_not_handed_a_reader_reads_and_counts_every_file_itself(tmp_path, monkeypatch):
+    (tmp_path / "stores.csv").write_text("store_id,region\nS1,north\nS2,south\nS3,east\n")
+    assert _dataset(tmp_path).load().count().to_pyarrow().as_py() == 3  # another reader's stream
+    read = []
+    original = raw_files.RawFilesDataset._read
+    monkeypatch.setattr(raw_files.RawFilesDataset, "_read", lambda self, path, *a: read.append(path.name) or original(self, path, *a))
+    assert [(r["SOURCE_FILE"], r["RAW_ROWS"]) for r in _manifest(tmp_path).load().to_pyarrow().to_pylist()] == [("stores.csv", 3)]
+    assert read == ["stores.csv"]
+    with pytest.raises(ValueError, match="are not"):
+        _manifest(tmp_path).count_with(_dataset(tmp_path, "orders"))
+
+
 def test_the_file_manifest_of_an_entity_without_files_is_none(tmp_path):
-    manifest = raw_files.RawFileManifestDataset(directory=str(tmp_path), entity="returns", connection={"backend": "duckdb", "database": ":memory:"})
-    assert manifest.load() is None
+    assert _manifest(tmp_path, "returns").load() is None
 
 
 @pytest.mark.parametrize(
@@ -129,3 +146,16 @@ def test_a_byte_that_is_not_utf8_is_located_by_its_line(tmp_path):
     (tmp_path / "stores.csv").write_bytes(f"store_id,region\n{many}\n".encode() + "S9999,st\xf6re\n".encode("latin-1"))
     with pytest.raises(Exception, match=r"stores\.csv: is not UTF-8 encoded at line 5002"):
         _dataset(tmp_path).load().to_pyarrow()
+
+
+def test_in_a_run_the_load_log_counts_the_rows_bronze_was_handed_without_reading_a_file_again(workspace, monkeypatch):
+    tables = small_retailer()
+    workspace.write_retailer(tables)
+    read = []
+    original = raw_files.RawFilesDataset._read
+    monkeypatch.setattr(raw_files.RawFilesDataset, "_read", lambda self, path, *a: read.append((type(self).__name__, path.name)) or original(self, path, *a))
+    workspace.run("ingest")
+    assert sorted(read) == sorted(("RawFilesDataset", f"{entity}.csv") for entity in tables)  # by Bronze only
+    assert workspace.rows("SELECT SOURCE_FILE, RAW_ROWS, BRONZE_ROWS FROM OPS.LOAD_LOG ORDER BY 1") == sorted(
+        (f"{entity}.csv", len(rows), len(rows)) for entity, rows in tables.items()
+    )

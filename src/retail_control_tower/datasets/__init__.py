@@ -7,7 +7,8 @@ from typing import Any
 
 from retail_control_tower.datasets.partition_table import PartitionReplaceTableDataset
 from retail_control_tower.datasets.prior_table import OptionalTableDataset, PriorTableDataset
-from retail_control_tower.datasets.raw_files import RawFileManifestDataset, RawFilesDataset
+from retail_control_tower.datasets.raw_files import RawFilesDataset
+from retail_control_tower.datasets.raw_manifest import RawFileManifestDataset
 from retail_control_tower.datasets.warehouse_table import WarehouseConnectionDataset, WarehouseTableDataset
 
 __all__ = [

@@ -24,13 +24,13 @@ class PartitionReplaceTableDataset(WarehouseTableDataset):
         self._partition_column = partition_column
 
     def save(self, data: ir.Table | pd.DataFrame) -> None:
-        if not self._exists():
-            self.connection.create_table(self._table_name, data, database=self._database)
+        if not self.exists():
+            self.connection.create_table(self.table_name, data, database=self.database)
             return
         values = self._partition_values(data)
         if not values:
             return
-        target = sg.table(self._table_name, db=self._database, quoted=True)
+        target = sg.table(self.table_name, db=self.database, quoted=True)
         condition = sg.column(self._partition_column, quoted=True).isin(
             *[sge.Cast(this=sge.Literal.string(str(v)), to=sge.DataType.build("date")) for v in values]
         )
@@ -38,7 +38,7 @@ class PartitionReplaceTableDataset(WarehouseTableDataset):
         self.connection.raw_sql("BEGIN TRANSACTION")
         try:
             self.connection.raw_sql(delete)
-            self.connection.insert(self._table_name, data, database=self._database)
+            self.connection.insert(self.table_name, data, database=self.database)
         except Exception:
             self.connection.raw_sql("ROLLBACK")
             raise

@@ -19,9 +19,9 @@ class OptionalTableDataset(WarehouseTableDataset):
         return super().load()
 
     def _exists_in_schema(self) -> bool:
-        if self._database and self._database not in self.connection.list_databases():
+        if self.database and self.database not in self.connection.list_databases():
             return False
-        return self._exists()
+        return self.exists()
 
 
 class PriorTableDataset(OptionalTableDataset):
@@ -34,7 +34,7 @@ class PriorTableDataset(OptionalTableDataset):
     """
 
     def save(self, data: ir.Table) -> None:
-        raise DatasetError(f"{self._database}.{self._table_name} is read as prior state and cannot be saved")
+        raise DatasetError(f"{self.database}.{self.table_name} is read as prior state and cannot be saved")
 
     def _describe(self) -> dict[str, Any]:
-        return {"table_name": self._table_name, "database": self._database, "role": "prior state"}
+        return {"table_name": self.table_name, "database": self.database, "role": "prior state"}

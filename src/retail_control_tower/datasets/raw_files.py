@@ -8,8 +8,9 @@ import hashlib
 import itertools
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -17,7 +18,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from kedro.io import AbstractDataset, DatasetError
-from kedro_datasets._utils import ConnectionMixin
 
 from retail_control_tower import warehouse
 from retail_control_tower.datasets import snowflake_landing
@@ -33,20 +33,30 @@ FILE_COLUMNS = ("SOURCE_FILE", "SOURCE_ROW", "FILE_FINGERPRINT", "DUPLICATE_OF")
 CSV_PARSE = pacsv.ParseOptions(delimiter=",", quote_char='"', double_quote=True, escape_char=False, newlines_in_values=True)
 CSV_BLOCK_BYTES = 16 * 1024 * 1024
 
-# What this process learnt about a file, by (path, size, modification time): its SHA-256, and
-# its row count once a stream handed every row to the engine. Bronze and the load log read the
-# same files in one run; the load log then counts rows without parsing the files again (that
-# second parse was 8 s of 49M order lines and 20M orders).
-_FINGERPRINTS: dict[tuple[str, int, int], str] = {}
-_ROWS_READ: dict[tuple[str, int, int], int] = {}
+FileKey = tuple[str, int, int]
 
 
-def _file_key(path: Path) -> tuple[str, int, int]:
+def file_key(path: Path) -> FileKey:
+    """A file as it is now: its path, size and modification time (a changed file is another file)."""
     status = path.stat()
     return str(path.resolve()), status.st_size, status.st_mtime_ns
 
 
-class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
+@dataclass
+class FileReads:
+    """What a reader learnt about files, by :func:`file_key`: each file's SHA-256, and its row
+    count once a stream handed every row to the engine.
+
+    Bronze and the load log read the same files in one run; handed Bronze's reads (by
+    ``RawFileReadsHook``), the load log counts rows without parsing the files again (that second
+    parse was 8 s of 49M order lines and 20M orders).
+    """
+
+    fingerprints: dict[FileKey, str] = field(default_factory=dict)
+    rows: dict[FileKey, int] = field(default_factory=dict)
+
+
+class RawFilesDataset(AbstractDataset[None, ir.Table]):
     """All raw files of one entity in the input folder, as one Ibis table of text columns.
 
     Files found for entity ``orders`` in ``directory``: ``orders.csv``, ``orders_<batch>.csv``,
@@ -72,9 +82,9 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
     table (``snowflake_landing``: the same file format and lineage as the bootstrap script
     ``sql/snowflake/03_raw_landing.sql``), ``SOURCE_ROW`` being ``METADATA$FILE_ROW_NUMBER``.
     So ``SOURCE_ROW`` is a row's number in its file on both engines, the same on every run.
-    """
 
-    _CONNECTION_GROUP: ClassVar[str] = "ibis"
+    What it learns about the files (fingerprints, rows streamed) is kept in ``reads``.
+    """
 
     def __init__(
         self,
@@ -85,22 +95,25 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
         connection: dict[str, Any],
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        self._directory = Path(directory)
-        self._entity = entity
+        self.directory = Path(directory)
+        self.entity = entity
         self._required = required
         self._connection_config = dict(connection)
         self.metadata = metadata
+        self.reads = FileReads()
 
-    def _connect(self):
-        return warehouse.connect(self._connection_config)
+    @property
+    def connection(self) -> Any:
+        """The warehouse's engine (shared with the warehouse tables, so raw rows join them)."""
+        return warehouse.CONNECTIONS.get(self._connection_config)
 
     def files(self) -> list[Path]:
         """The entity's files in a stable order (batch files sort by their names)."""
         found: set[Path] = set()
         for suffix in SUFFIXES:
-            found.update(self._directory.glob(f"{self._entity}{suffix}"))
-            found.update(self._directory.glob(f"{self._entity}_*{suffix}"))
-            found.update(self._directory.glob(f"{self._entity}/*{suffix}"))
+            found.update(self.directory.glob(f"{self.entity}{suffix}"))
+            found.update(self.directory.glob(f"{self.entity}_*{suffix}"))
+            found.update(self.directory.glob(f"{self.entity}/*{suffix}"))
         return sorted(found)
 
     def load(self) -> ir.Table | None:
@@ -108,8 +121,8 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
         if not files:
             if self._required:
                 raise DatasetError(
-                    f"Required input '{self._entity}' not found in {self._directory}: expected "
-                    f"{self._entity}.csv, {self._entity}_<batch>.csv or {self._entity}/*.csv "
+                    f"Required input '{self.entity}' not found in {self.directory}: expected "
+                    f"{self.entity}.csv, {self.entity}_<batch>.csv or {self.entity}/*.csv "
                     "(or .parquet). See the input contract in README.md."
                 )
             return None
@@ -117,10 +130,10 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
         listing = []
         for path in files:
             digest = self._digest(path)
-            relative = path.relative_to(self._directory).as_posix()
+            relative = path.relative_to(self.directory).as_posix()
             duplicate_of = first_with_digest.setdefault(digest, relative)
             listing.append((path, relative, digest, None if duplicate_of == relative else duplicate_of))
-        if self._connection.name == "snowflake":
+        if self.connection.name == "snowflake":
             tables = self._land(listing)
         else:
             tables = [self._read(*listed) for listed in listing]
@@ -129,7 +142,7 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
             if set(cols) != set(columns[0]):
                 raise DatasetError(
                     f"{path}: columns {sorted(cols)} differ from {files[0].name}'s {sorted(columns[0])}; "
-                    f"all files of '{self._entity}' must share one header"
+                    f"all files of '{self.entity}' must share one header"
                 )
         return ibis.union(*[table.select(*columns[0], *FILE_COLUMNS) for table in tables])
 
@@ -149,16 +162,16 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
             if header != headers[0]:
                 raise DatasetError(
                     f"{raw.path}: columns {sorted(header)} differ from {raw_files[0].path.name}'s {sorted(headers[0])}; "
-                    f"all files of '{self._entity}' must share one header"
+                    f"all files of '{self.entity}' must share one header"
                 )
         try:
-            tables, rows = snowflake_landing.land(self._connection, self._entity, raw_files)
+            tables, rows = snowflake_landing.land(self.connection, self.entity, raw_files)
         except snowflake_landing.LandingError as exc:
             raise DatasetError(str(exc)) from exc
         except Exception as exc:  # Snowflake's message names the file, the line and the problem
-            raise DatasetError(f"{self._directory / self._entity}*: cannot be landed as {self._entity} input: {exc}") from exc
+            raise DatasetError(f"{self.directory / self.entity}*: cannot be landed as {self.entity} input: {exc}") from exc
         for raw in raw_files:
-            _ROWS_READ[_file_key(raw.path)] = rows[raw.relative]
+            self.reads.rows[file_key(raw.path)] = rows[raw.relative]
         return tables
 
     def _read(self, path: Path, relative: str, digest: str, duplicate_of: str | None) -> ir.Table:
@@ -166,12 +179,12 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
         each row numbered within its file (``SOURCE_ROW``) as the file orders them."""
         if path.stat().st_size == 0:
             raise DatasetError(f"{path}: the file is empty (0 bytes); expected a header and data rows")
-        if self._connection.name != "duckdb":
-            raise DatasetError(f"Raw files are read on DuckDB or landed on Snowflake, not on {self._connection.name}")
+        if self.connection.name != "duckdb":
+            raise DatasetError(f"Raw files are read on DuckDB or landed on Snowflake, not on {self.connection.name}")
         parquet = path.name.endswith(".parquet")
         try:
             if parquet:
-                table = self._connection.read_parquet(path, file_row_number=True)
+                table = self.connection.read_parquet(path, file_row_number=True)
                 table = table.mutate(SOURCE_ROW=(table.file_row_number + 1).cast("int64")).drop("file_row_number")
                 table = table.cast({name: "string" for name in table.columns if name != "SOURCE_ROW"})
                 has_rows = table.limit(1).count().execute() > 0
@@ -180,7 +193,7 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
         except DatasetError:
             raise
         except Exception as exc:  # the engine's message names the line and the problem
-            raise DatasetError(f"{path}: cannot be read as {self._entity} input: {exc}") from exc
+            raise DatasetError(f"{path}: cannot be read as {self.entity} input: {exc}") from exc
         if not has_rows:
             raise DatasetError(f"{path}: has a header but no data rows")
         table = table.rename({name.strip().upper(): name for name in table.columns if name != "SOURCE_ROW"})
@@ -196,55 +209,28 @@ class RawFilesDataset(ConnectionMixin, AbstractDataset[None, ir.Table]):
         if "SOURCE_ROW" in [name.strip().upper() for name in names]:
             raise DatasetError(f"{path}: 'SOURCE_ROW' is a lineage column name and cannot be an input column")
         schema = pa.schema([*(pa.field(name, pa.string()) for name in names), pa.field("SOURCE_ROW", pa.int64())])
-        batches = _numbered_batches(path, names)
+        batches = _numbered_batches(path, names, self.reads)
         first = next(batches, None)
         if first is None:
             raise DatasetError(f"{path}: has a header but no data rows")
-        view = f"raw_{self._entity}_{uuid.uuid4().hex[:12]}"
-        self._connection.con.register(view, pa.RecordBatchReader.from_batches(schema, itertools.chain([first], batches)))
-        return self._connection.table(view)
+        view = f"raw_{self.entity}_{uuid.uuid4().hex[:12]}"
+        self.connection.con.register(view, pa.RecordBatchReader.from_batches(schema, itertools.chain([first], batches)))
+        return self.connection.table(view)
 
     def _digest(self, path: Path) -> str:
-        key = _file_key(path)
-        if key not in _FINGERPRINTS:
-            _FINGERPRINTS[key] = _sha256(path)
-        return _FINGERPRINTS[key]
+        key = file_key(path)
+        if key not in self.reads.fingerprints:
+            self.reads.fingerprints[key] = _sha256(path)
+        return self.reads.fingerprints[key]
 
     def save(self, data: None) -> None:
-        raise DatasetError(f"Raw input '{self._entity}' is read-only")
+        raise DatasetError(f"Raw input '{self.entity}' is read-only")
 
     def _exists(self) -> bool:
         return bool(self.files())
 
     def _describe(self) -> dict[str, Any]:
-        return {"directory": str(self._directory), "entity": self._entity, "required": self._required}
-
-
-class RawFileManifestDataset(RawFilesDataset):
-    """The raw files of one entity, one row each: ``SOURCE_FILE``, ``FILE_FINGERPRINT`` and
-    ``RAW_ROWS`` (its data rows); ``None`` when there is no file.
-
-    The rows are counted by the reader that streamed the file into Bronze in this run, as it
-    handed them over; a file not streamed in this process (another engine, a Parquet file, a
-    run of the load log alone) is read and counted again.
-    """
-
-    def load(self) -> ir.Table | None:  # type: ignore[override]
-        files = self.files()
-        if not files:
-            return None
-        rows = []
-        for path in files:
-            relative, digest = path.relative_to(self._directory).as_posix(), self._digest(path)
-            counted = _ROWS_READ.get(_file_key(path))
-            if counted is None and self._connection.name == "snowflake":
-                self._land([(path, relative, digest, None)])  # COPY INTO answers with the rows loaded
-                counted = _ROWS_READ[_file_key(path)]
-            elif counted is None:
-                counted = self._read(path, relative, digest, None).count().to_pyarrow().as_py()
-            rows.append({"SOURCE_FILE": relative, "FILE_FINGERPRINT": digest, "RAW_ROWS": counted})
-        schema = pa.schema([("SOURCE_FILE", pa.string()), ("FILE_FINGERPRINT", pa.string()), ("RAW_ROWS", pa.int64())])
-        return ibis.memtable(pa.Table.from_pylist(rows, schema=schema))
+        return {"directory": str(self.directory), "entity": self.entity, "required": self._required}
 
 
 def _csv_options(names: list[str]) -> dict[str, Any]:
@@ -296,18 +282,18 @@ def _csv_header(path: Path) -> list[str]:
         raise DatasetError(f"{path}: the header cannot be parsed as CSV: {exc}") from exc
 
 
-def _numbered_batches(path: Path, names: list[str]) -> Iterator[pa.RecordBatch]:
+def _numbered_batches(path: Path, names: list[str], reads: FileReads) -> Iterator[pa.RecordBatch]:
     """The file's rows in order, as text, each numbered from 1 (``SOURCE_ROW``). Once every
-    row was handed over, their number is remembered for the file (``_ROWS_READ``)."""
+    row was handed over, their number is recorded in ``reads``."""
     try:
-        key = _file_key(path)
+        key = file_key(path)
         reader = pacsv.open_csv(path, **_csv_options(names))
         offset = 0
         for batch in reader:
             rows = np.arange(offset + 1, offset + batch.num_rows + 1, dtype=np.int64)
             offset += batch.num_rows
             yield pa.RecordBatch.from_arrays([*batch.columns, pa.array(rows)], names=[*names, "SOURCE_ROW"])
-        _ROWS_READ[key] = offset
+        reads.rows[key] = offset
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise _csv_error(path, exc) from exc
     finally:

@@ -24,34 +24,55 @@ class WarehouseTableDataset(TableDataset):
     An upsert's ``on`` may name several key columns, or map table names to their key columns
     (so one dataset factory serves tables with different keys). Ibis upserts on one column; a
     composite key would otherwise need a joined text column stored on every row.
+
+    What hooks and tools need to know of the table is public here (``table_name``, ``database``,
+    ``mode``, ``upsert_on``, ``connection_config``): TableDataset keeps its own copies private.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._upsert_on = self._upsert_keys() if self._mode == "upsert" else []
+    def __init__(
+        self,
+        *,
+        table_name: str,
+        database: str | None = None,
+        connection: dict[str, Any] | None = None,
+        credentials: dict[str, Any] | None = None,
+        load_args: dict[str, Any] | None = None,
+        save_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            table_name=table_name, database=database, connection=connection, credentials=credentials,
+            load_args=load_args, save_args=save_args, metadata=metadata,
+        )
+        self.table_name = table_name
+        self.database = database
+        self.connection_config = {**(connection or self.DEFAULT_CONNECTION_CONFIG), **(credentials or {})}
+        self.mode = {**self.DEFAULT_SAVE_ARGS, **(save_args or {})}["mode"]
+        self.upsert_on = self._upsert_keys((save_args or {}).get("on")) if self.mode == "upsert" else []
 
-    def _connect(self) -> Any:
-        return warehouse.connect(self._connection_config)
+    @property
+    def connection(self) -> Any:
+        """The engine of this dataset's block, shared with every dataset on it (``warehouse.CONNECTIONS``)."""
+        return warehouse.CONNECTIONS.get(self.connection_config)
 
     def save(self, data: ir.Table) -> None:
-        if self._mode != "upsert" or not self._exists():
+        if self.mode != "upsert" or not self.exists():
             super().save(data)
             return
-        self._merge(data, self._upsert_on)
+        self._merge(data, self.upsert_on)
 
-    def _upsert_keys(self) -> list[str]:
-        on = self._save_args.get("on")
+    def _upsert_keys(self, on: Any) -> list[str]:
         if isinstance(on, Mapping):
-            if self._table_name not in on:
-                raise DatasetError(f"No upsert key for {self._database}.{self._table_name}: 'on' names {sorted(on)}")
-            on = on[self._table_name]
+            if self.table_name not in on:
+                raise DatasetError(f"No upsert key for {self.database}.{self.table_name}: 'on' names {sorted(on)}")
+            on = on[self.table_name]
         if not on:
-            raise DatasetError(f"An upsert into {self._database}.{self._table_name} needs 'on': its key column(s)")
+            raise DatasetError(f"An upsert into {self.database}.{self.table_name} needs 'on': its key column(s)")
         return [on] if isinstance(on, str) else list(on)
 
     def _merge(self, data: ir.Table, keys: list[str]) -> None:
         """``MERGE`` the rows into the table: update the rows whose key columns match, insert the rest."""
-        target_columns = self.connection.get_schema(self._table_name, database=self._database).names
+        target_columns = self.connection.get_schema(self.table_name, database=self.database).names
         self.connection.raw_sql(self.merge_sql(data, keys, target_columns))
 
     def merge_sql(self, data: ir.Table, keys: list[str], target_columns: list[str], dialect: str | None = None) -> str:
@@ -59,9 +80,12 @@ class WarehouseTableDataset(TableDataset):
         dialect, or in ``dialect`` (as another engine would run it)."""
         missing = [c for c in keys if c not in data.columns or c not in target_columns]
         if missing:
-            raise DatasetError(f"Upsert key {missing} is not a column of both the rows and {self._database}.{self._table_name}")
+            raise DatasetError(f"Upsert key {missing} is not a column of both the rows and {self.database}.{self.table_name}")
         columns = [c for c in target_columns if c in data.columns]
-        source = ibis.to_sql(data, dialect=dialect) if dialect else self.connection.compile(data)
+        if dialect == "snowflake":
+            source = warehouse.snowflake_sql(data)
+        else:
+            source = ibis.to_sql(data, dialect=dialect) if dialect else self.connection.compile(data)
         dialect = dialect or self.connection.dialect
 
         def column(name: str, table: str | None = None) -> sge.Column:
@@ -79,7 +103,7 @@ class WarehouseTableDataset(TableDataset):
                     expression=sge.Tuple(expressions=[column(c, "source") for c in columns]),
                 ),
             ),
-            into=sg.table(self._table_name, db=self._database, quoted=True).as_(sg.to_identifier("target", quoted=True), table=True),
+            into=sg.table(self.table_name, db=self.database, quoted=True).as_(sg.to_identifier("target", quoted=True), table=True),
             using=f"({source}) AS {sg.to_identifier('source', quoted=True).sql(dialect)}",
             on=sg.and_(*[column(c, "target").eq(column(c, "source")) for c in keys]),
             dialect=dialect,
@@ -88,8 +112,8 @@ class WarehouseTableDataset(TableDataset):
 
     def _describe(self) -> dict[str, Any]:
         described = super()._describe()
-        if self._mode == "upsert":
-            described["upsert_on"] = self._upsert_on
+        if self.mode == "upsert":
+            described["upsert_on"] = self.upsert_on
         return described
 
 

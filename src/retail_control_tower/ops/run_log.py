@@ -266,13 +266,13 @@ class RunLogHook:
     def _ensure_tables(catalog) -> tuple[Any, Any]:
         runs = catalog.get("OPS_PIPELINE_RUN_LOG", fallback_to_runtime_pattern=True)
         node_log = catalog.get("OPS_NODE_RUN_LOG", fallback_to_runtime_pattern=True)
-        connection = runs.connection
-        if "OPS" not in connection.list_databases():
-            connection.create_database("OPS")
-        existing = set(connection.list_tables(database="OPS"))
+        connection, schema_name = runs.connection, runs.database
+        if schema_name not in connection.list_databases():
+            connection.create_database(schema_name)
+        existing = set(connection.list_tables(database=schema_name))
         for dataset, schema in ((runs, PIPELINE_RUN_LOG), (node_log, NODE_RUN_LOG)):
-            if dataset._table_name not in existing:
-                connection.create_table(dataset._table_name, schema=schema, database="OPS")
+            if dataset.table_name not in existing:
+                connection.create_table(dataset.table_name, schema=schema, database=schema_name)
         return runs, node_log
 
     @classmethod
@@ -298,6 +298,6 @@ def _typed(rows: list[dict[str, Any]], schema: ibis.Schema) -> ir.Table:
 
 def _replace_runs(runs, run_ids: list[str]) -> None:
     """Deletes the log rows of these runs (the ``running`` row a run's outcome replaces)."""
-    table = sg.table(runs._table_name, db=runs._database, quoted=True)
+    table = sg.table(runs.table_name, db=runs.database, quoted=True)
     condition = sg.column("RUN_ID", quoted=True).isin(*[sge.Literal.string(r) for r in run_ids])
     runs.connection.raw_sql(sge.Delete(this=table, where=sge.Where(this=condition)).sql(dialect=runs.connection.dialect))
