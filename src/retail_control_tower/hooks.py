@@ -12,6 +12,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
 
+from retail_control_tower.contracts import check_entities
 from retail_control_tower.datasets.warehouse_table import WarehouseTableDataset
 
 logger = logging.getLogger(__name__)
@@ -114,6 +115,8 @@ class RetiredSettingsHook:
     @hook_impl
     def after_context_created(self, context) -> None:
         parameters = context.config_loader["parameters"]
+        # The input contract is checked here too, so a contradiction in it stops the run before any load.
+        check_entities(_setting(parameters, "ingest.entities") or {})
         found = [(old, new) for old, new in RETIRED_SETTINGS.items() if _setting(parameters, old) is not None]
         if found:
             moves = "; ".join(f"`{old}` is now `{new}`" for old, new in found)
