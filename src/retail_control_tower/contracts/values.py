@@ -2,7 +2,7 @@
 times in the business's local wall-clock time (the input contract in README.md states the rules).
 
 Every expression here compiles to DuckDB and Snowflake alike; the Snowflake SQL is tested
-(tests/pipelines/ingest/test_snowflake_sql.py).
+(tests/pipelines/silver/test_snowflake_sql.py).
 """
 
 from __future__ import annotations

@@ -1,16 +1,12 @@
-"""Ingest nodes on in-memory tables: fingerprints, increments, latest-wins, derived members, Gold sums."""
+"""Silver nodes on in-memory tables: increments, latest-wins, repeated keys, references, date ranges."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 
 import ibis
 import pytest
 
-from retail_control_tower.pipelines.bronze import nodes as bronze
-from retail_control_tower.pipelines.gold import nodes as gold
-from retail_control_tower.pipelines.model import nodes as model
 from retail_control_tower.pipelines.silver import nodes as silver
 
 RUN = {"run_id": "2026-11-26T10.00.00.000Z", "env": "test", "started_at": datetime(2026, 11, 26, 10, 0, 0)}
@@ -25,34 +21,6 @@ def con():
 def _rows(con, expr, *columns: str) -> list[list]:
     table = con.to_pyarrow(expr.select(*columns) if columns else expr)
     return [list(row.values()) for row in table.to_pylist()]
-
-
-def _raw(rows: list[tuple[str, str]], source: str = "stores.csv", fingerprint: str = "f1", duplicate_of: str | None = None):
-    return ibis.memtable(
-        {
-            "STORE_ID": [r[0] for r in rows],
-            "REGION": [r[1] for r in rows],
-            "SOURCE_FILE": [source] * len(rows),
-            "SOURCE_ROW": list(range(1, len(rows) + 1)),
-            "FILE_FINGERPRINT": [fingerprint] * len(rows),
-            "DUPLICATE_OF": [duplicate_of] * len(rows),
-        }
-    ).cast({"DUPLICATE_OF": "string"})
-
-
-def test_bronze_loads_only_files_it_has_not_seen(con):
-    first = con.create_table("bronze", bronze.load_bronze(_raw([("S1", "north")]), None, RUN, STORES, "stores"))
-    assert con.execute(first)[["STORE_ID", "LOAD_ID"]].values.tolist() == [["S1", RUN["run_id"]]]
-    again = bronze.load_bronze(_raw([("S1", "north")], "renamed.csv"), first, {**RUN, "run_id": "later"}, STORES, "stores")
-    assert con.execute(again).empty
-    twin = ibis.union(_raw([("S2", "south")], "b.csv", "f2"), _raw([("S2", "south")], "c.csv", "f2", duplicate_of="b.csv"))
-    assert _rows(con, bronze.load_bronze(twin, first, RUN, STORES, "stores"), "SOURCE_FILE") == [["b.csv"]]
-
-
-def test_bronze_names_the_file_when_columns_do_not_match(con):
-    raw = _raw([("S1", "north")]).rename(AREA="REGION")
-    with pytest.raises(bronze.InputContractError, match=r"\['stores.csv'\]: missing columns \['REGION'\]; unexpected columns \['AREA'\]"):
-        bronze.load_bronze(raw, None, RUN, STORES, "stores")
 
 
 EVENT_DATES = {"min": "2000-01-01", "max_future_days": 1, "reference_time": None}
@@ -154,32 +122,6 @@ def test_without_repeats_the_ordering_is_skipped_and_decides_the_same(con, monke
     monkeypatch.setattr(silver, "loads_in", lambda batch: 2)
     ordered = decisions(*_silver_build(con, con.create_table("bronze_again", bronze_table)))
     assert fast == ordered == ([[None, "NULL_KEY"]], [["S1"], ["S2"], ["S3"]])
-
-
-def test_dimensions_add_derived_members_for_ids_only_the_facts_know(con):
-    customers = ibis.memtable({"CUSTOMER_ID": ["C1"], "SIGNUP_DATE": [date(2024, 1, 1)], "HOME_STORE_ID": ["S1"], "LOYALTY_TIER": ["gold"]})
-    orders = ibis.memtable(
-        {"CUSTOMER_ID": ["C1", "C2", "C2", "C2"], "STORE_ID": ["S1", "S2", "S3", "S3"],
-         "ORDER_TS": [datetime(2025, 1, 1), datetime(2025, 2, 1), datetime(2025, 3, 1), datetime(2025, 4, 1)]}
-    )
-    assert _rows(con, model.dim_customer(customers, orders).order_by("CUSTOMER_ID")) == [
-        ["C1", date(2024, 1, 1), "S1", "gold", False],
-        ["C2", date(2025, 2, 1), "S3", "unknown", True],
-    ]
-
-
-def test_sales_daily_adds_returns_on_the_day_they_came_back(con):
-    lines = ibis.memtable(
-        {"ORDER_DATE": [date(2026, 1, 1)] * 2, "STORE_ID": ["S1"] * 2, "PRODUCT_ID": ["P1", "P2"], "ORDER_ID": ["O1", "O1"],
-         "CUSTOMER_ID": ["C1", "C1"], "QUANTITY": [2, 1], "GROSS_AMOUNT": [10.0, 5.0], "DISCOUNT_AMOUNT": [1.0, 0.0], "NET_AMOUNT": [9.0, 5.0]}
-    )
-    returns = ibis.memtable({"RETURN_DATE": [date(2026, 1, 3)], "STORE_ID": ["S1"], "PRODUCT_ID": ["P1"], "QUANTITY": [1], "REFUND_AMOUNT": [4.5]})
-    products = ibis.memtable({"PRODUCT_ID": ["P1", "P2"], "CATEGORY": ["tea", "tea"]})
-    daily = gold.sales_daily(lines, returns, products).order_by("DATE_DAY")
-    assert _rows(con, daily, "DATE_DAY", "ORDERS", "UNITS", "NET_AMOUNT", "RETURNED_UNITS", "NET_AFTER_RETURNS") == [
-        [date(2026, 1, 1), 1, 3, Decimal("14.00"), 0, Decimal("14.00")],
-        [date(2026, 1, 3), 0, 0, Decimal("0.00"), 1, Decimal("-4.50")],
-    ]
 
 
 def test_both_plans_of_each_silver_node_compile_to_snowflake_sql(con, monkeypatch):

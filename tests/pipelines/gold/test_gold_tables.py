@@ -152,3 +152,17 @@ def test_store_performance_compares_the_last_window_with_the_one_before(con):
     ]
     monthly = nodes.store_performance(STORES, LINES, RETURNS, {"window_days": 28}).select("STORE_ID", "NET_LAST_28D", "NET_PRIOR_28D")
     assert _rows(con, monthly, ["STORE_ID"]) == [("S1", D("11.00"), D("0.00")), ("S2", D("12.00"), D("0.00")), ("S3", D("0.00"), D("0.00"))]
+
+
+def test_sales_daily_adds_returns_on_the_day_they_came_back(con):
+    lines = ibis.memtable(
+        {"ORDER_DATE": [date(2026, 1, 1)] * 2, "STORE_ID": ["S1"] * 2, "PRODUCT_ID": ["P1", "P2"], "ORDER_ID": ["O1", "O1"],
+         "CUSTOMER_ID": ["C1", "C1"], "QUANTITY": [2, 1], "GROSS_AMOUNT": [10.0, 5.0], "DISCOUNT_AMOUNT": [1.0, 0.0], "NET_AMOUNT": [9.0, 5.0]}
+    )
+    returns = ibis.memtable({"RETURN_DATE": [date(2026, 1, 3)], "STORE_ID": ["S1"], "PRODUCT_ID": ["P1"], "QUANTITY": [1], "REFUND_AMOUNT": [4.5]})
+    products = ibis.memtable({"PRODUCT_ID": ["P1", "P2"], "CATEGORY": ["tea", "tea"]})
+    daily = nodes.sales_daily(lines, returns, products).select("DATE_DAY", "ORDERS", "UNITS", "NET_AMOUNT", "RETURNED_UNITS", "NET_AFTER_RETURNS")
+    assert _rows(con, daily, ["DATE_DAY"]) == [
+        (date(2026, 1, 1), 1, 3, Decimal("14.00"), 0, Decimal("14.00")),
+        (date(2026, 1, 3), 0, 0, Decimal("0.00"), 1, Decimal("-4.50")),
+    ]

@@ -146,3 +146,15 @@ def test_fct_return_carries_the_sold_line_s_customer_product_store_and_day(con):
         ("R1", "O1", 2, "C1", "P2", "S1", date(2025, 1, 5), date(2025, 1, 7), 1, D("6.00"), "damaged"),
         ("R2", "O2", 1, "C2", "P7", "S2", date(2025, 1, 6), date(2025, 1, 8), 2, D("0.00"), "unknown"),
     ]
+
+
+def test_dimensions_add_derived_members_for_ids_only_the_facts_know(con):
+    customers = ibis.memtable({"CUSTOMER_ID": ["C1"], "SIGNUP_DATE": [date(2024, 1, 1)], "HOME_STORE_ID": ["S1"], "LOYALTY_TIER": ["gold"]})
+    orders = ibis.memtable(
+        {"CUSTOMER_ID": ["C1", "C2", "C2", "C2"], "STORE_ID": ["S1", "S2", "S3", "S3"],
+         "ORDER_TS": [datetime(2025, 1, 1), datetime(2025, 2, 1), datetime(2025, 3, 1), datetime(2025, 4, 1)]}
+    )
+    assert _rows(con, nodes.dim_customer(customers, orders), ["CUSTOMER_ID"]) == [
+        ("C1", date(2024, 1, 1), "S1", "gold", False),
+        ("C2", date(2025, 2, 1), "S3", "unknown", True),
+    ]
