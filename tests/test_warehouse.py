@@ -1,5 +1,6 @@
-"""Where the Snowflake session's credentials come from, and the error when there are none.
-(Only the resolution is exercised: no connection to Snowflake is ever attempted.)"""
+"""The warehouse engine: where the Snowflake session's credentials come from, and the error when
+there are none (only the resolution is exercised: no connection to Snowflake is ever attempted);
+one shared connection per engine block; the Snowflake SQL a connection of ours compiles."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT
 
-from retail_control_tower.warehouse import WarehouseConnectionError, snowflake_settings
+from retail_control_tower.datasets import RawFilesDataset, WarehouseTableDataset
+from retail_control_tower.warehouse import Connections, WarehouseConnectionError, snowflake_settings
 
 ENGINE = {"backend": "snowflake", "connection_name": "retail-dev", "database": "RETAIL_DB"}
 
@@ -65,3 +67,38 @@ def test_smoke_without_credentials_fails_within_seconds_naming_what_it_looked_fo
     assert elapsed < 60  # start-up included; the credential lookup itself makes no network call
     fallback = tmp_path / "data" / "08_reporting" / "run_log_fallback.jsonl"
     assert '"STATUS": "failed"' in fallback.read_text()  # the failed run is still recorded
+
+
+def test_datasets_on_one_engine_block_share_one_connection_which_close_all_closes(tmp_path):
+    (tmp_path / "stores.csv").write_text("store_id,region\nS1,north\n")
+    engine = {"backend": "duckdb", "database": str(tmp_path / "warehouse.duckdb")}
+    table = WarehouseTableDataset(table_name="STORES", database="main", connection=engine, save_args={"materialized": "table"})
+    raw = RawFilesDataset(directory=str(tmp_path), entity="stores", connection=dict(engine))
+    assert table.connection is raw.connection  # so raw rows can be joined with warehouse tables in one query
+    table.save(raw.load().select("STORE_ID"))
+    assert raw.load().join(table.load(), "STORE_ID").count().execute() == 1
+
+    connections = Connections()
+    first = connections.get(engine)
+    assert connections.get(dict(reversed(engine.items()))) is first
+    connections.close_all()
+    with pytest.raises(Exception, match="closed"):
+        first.raw_sql("SELECT 1")
+    assert connections.get(engine) is not first
+    connections.close_all()
+
+
+def test_snowflake_sql_types_text_with_try_cast_and_importing_the_project_patches_nothing():
+    import ibis
+
+    import retail_control_tower.settings  # noqa: F401  (everything a run imports)
+    from retail_control_tower.warehouse import SNOWFLAKE_COMPILER, SnowflakeBackend, snowflake_sql
+
+    rows = ibis.table({"QUANTITY": "string", "LINE_NUMBER": "int64"}, name="ROWS")
+    typed = rows.select(QUANTITY=rows.QUANTITY.try_cast("int64"), DAY=rows.LINE_NUMBER.try_cast("date"))
+    sql = snowflake_sql(typed)
+    assert 'TRY_CAST("t0"."QUANTITY" AS BIGINT)' in sql
+    assert '  CAST("t0"."LINE_NUMBER" AS DATE)' in sql  # Snowflake's TRY_CAST takes text only
+    assert SnowflakeBackend.compiler is SNOWFLAKE_COMPILER
+    # Ibis's own compiler is as Ibis ships it: no import changed it behind its back.
+    assert "TRY_CAST" not in ibis.to_sql(typed, dialect="snowflake")

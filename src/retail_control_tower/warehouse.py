@@ -70,22 +70,6 @@ def snowflake_sql(expr: ir.Expr, pretty: bool = True) -> str:
     return ";\n".join(query.sql(dialect=SNOWFLAKE_COMPILER.dialect, pretty=pretty) for query in queries)
 
 
-def _snowflake_try_cast() -> None:
-    """Ibis 12 compiles ``try_cast`` to a plain ``CAST`` for Snowflake (sqlglot writes TRY_CAST
-    only for input it knows to be text), so a bad value would fail the whole statement there
-    instead of being quarantined. Silver types text columns: mark the input as text."""
-    import sqlglot.expressions as sge  # noqa: PLC0415
-    from ibis.backends.sql.compilers.snowflake import SnowflakeCompiler  # noqa: PLC0415
-
-    def visit_TryCast(self, op, *, arg, to):  # noqa: N802 (ibis's naming)
-        return sge.TryCast(this=arg, to=self.type_mapper.from_ibis(to), safe=True, requires_string=op.arg.dtype.is_string())
-
-    SnowflakeCompiler.visit_TryCast = visit_TryCast
-
-
-_snowflake_try_cast()
-
-
 class WarehouseConnectionError(RuntimeError):
     """No usable credentials for the configured warehouse connection."""
 

@@ -16,6 +16,7 @@ from sqlglot import exp
 from retail_control_tower.contracts import values
 from retail_control_tower.pipelines.silver import nodes as silver
 from retail_control_tower.settings import CONFIG_LOADER_ARGS
+from retail_control_tower.warehouse import snowflake_sql
 
 RUN = {"run_id": "2026-11-26T10.00.00.000Z", "env": "test", "started_at": datetime(2026, 11, 26, 10, 0, 0)}
 
@@ -41,7 +42,7 @@ def _tables(con, params: dict, entity: str) -> dict:
 
 
 def _snowflake(expr) -> exp.Expression:
-    sql = ibis.to_sql(expr, dialect="snowflake")
+    sql = snowflake_sql(expr)  # as the project's Snowflake connection compiles it
     return sqlglot.parse_one(sql, read="snowflake", error_level=sqlglot.ErrorLevel.RAISE)
 
 
