@@ -3,6 +3,7 @@ every task runs a pipeline that exists, through the console script the wheel rea
 
 from __future__ import annotations
 
+import re
 import tomllib
 
 import pytest
@@ -12,7 +13,8 @@ from databricks.bundles.jobs import Job
 from kedro.framework.project import pipelines
 from kedro.framework.startup import bootstrap_project
 
-DAILY = ["ingest", "dq", "features", "scoring", "reporting"]
+DAILY = ["ingest", "dq", "features", "scoring", "monitoring", "reporting"]
+TRAINING = ["retraining_gate", "retrain_if_recommended", "train_eval"]
 
 
 def _bundle() -> tuple[dict, dict[str, dict]]:
@@ -64,16 +66,42 @@ def test_tasks_run_registered_pipelines_in_order_through_the_console_script(bund
     assert [t["task_key"] for t in daily] == DAILY
     for before, task in zip(daily, daily[1:]):
         assert task["depends_on"] == [{"task_key": before["task_key"]}]
-    assert [t["task_key"] for t in _tasks(jobs["retail_control_tower_training"])] == ["train_eval"]
+    assert [t["task_key"] for t in _tasks(jobs["retail_control_tower_training"])] == TRAINING
     for job in jobs.values():
         for task in _tasks(job):
+            if "python_wheel_task" not in task:
+                continue
             wheel_task = task["python_wheel_task"]
             assert wheel_task["package_name"] == "retail_control_tower" and wheel_task["entry_point"] in scripts
             options = dict(zip(wheel_task["parameters"][::2], wheel_task["parameters"][1::2]))
             assert options["--env"] == "${var.env}"
-            assert options["--pipeline"] == task["task_key"] and options["--pipeline"] in pipelines
+            assert "--pipeline" not in options  # deprecated in Kedro 1.7
+            assert options["--pipelines"] == task["task_key"] and options["--pipelines"] in pipelines
             assert options["--conf-source"].endswith("dist/conf-retail_control_tower.tar.gz")
             assert task["libraries"] == [{"whl": "./dist/*.whl"}]
+
+
+def test_the_weekly_training_runs_only_when_the_signal_recommends_it(bundle):
+    """The gate notebook sets the task value the condition task compares; train_eval runs on the
+    condition's true outcome only; the job parameter only_when_recommended (default true) reaches
+    the notebook, which decides with gate.latest_signal_decision (tested on a real warehouse in
+    tests/pipelines/monitoring)."""
+    _, jobs = bundle
+    job = jobs["retail_control_tower_training"]
+    gate, condition, train = _tasks(job)
+    assert job["parameters"] == [{"name": "only_when_recommended", "default": "true"}]
+    notebook = PROJECT / "resources" / gate["notebook_task"]["notebook_path"]
+    source = notebook.read_text()
+    assert source.startswith("# Databricks notebook source\n") and "latest_signal_decision(" in source
+    assert 'dbutils.jobs.taskValues.set(key="retrain", value="true" if retrain else "false")' in source
+    widgets = set(re.findall(r'dbutils\.widgets\.get\("(\w+)"\)', source))
+    assert widgets == set(gate["notebook_task"]["base_parameters"]) == {"env", "conf_source", "only_when_recommended"}
+    assert gate["notebook_task"]["base_parameters"]["only_when_recommended"] == "{{job.parameters.only_when_recommended}}"
+    assert gate["libraries"] == [{"whl": "./dist/*.whl"}]
+    assert condition["depends_on"] == [{"task_key": "retraining_gate"}]
+    assert condition["condition_task"] == {"op": "EQUAL_TO", "left": "{{tasks.retraining_gate.values.retrain}}", "right": "true"}
+    assert train["depends_on"] == [{"task_key": "retrain_if_recommended", "outcome": "true"}]
+    compile(source, str(notebook), "exec")  # the notebook is valid Python
 
 
 def test_no_credentials_in_the_bundle():

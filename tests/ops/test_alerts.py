@@ -225,7 +225,7 @@ def test_config_url_from_credentials_first(server: Hook) -> None:
     notifier = notifier_from_config(config(timeout_seconds=2), creds, environ=environ)
     assert notifier is not None
     assert [(w.name, w.format) for w in notifier.webhooks] == [("analytics-slack", "slack"), ("ops-teams", "teams")]
-    assert notifier.kinds == {"pipeline_failure", "dq_error", "freshness_breach", "champion_change"}
+    assert notifier.kinds == {"pipeline_failure", "dq_error", "freshness_breach", "champion_change", "retraining_recommended"}
     assert notifier.timeout_seconds == 2
     assert all(d.ok for d in notifier.send(make_alert()))
     assert [r["path"] for r in server.requests] == ["/from-credentials", "/teams"]

@@ -92,6 +92,48 @@ CUSTOMER_CHURN_SCORE = ibis.schema(
     }
 )
 
+# Monitoring (pipelines/monitoring): realised metrics of past scores, drift, the retraining signal.
+MODEL_PERFORMANCE_REALISED = ibis.schema(
+    {
+        "SCORE_DATE": "date",
+        "MODEL_NAME": "string",
+        "MODEL_VERSION": "string",
+        "VARIANT": "string",
+        "METRIC": "string",
+        "VALUE": "float64",
+        "EXPECTED": "float64",
+        "N": "int64",
+        "EVENTS": "int64",
+        "COMPUTED_AT": "timestamp",
+        "RUN_ID": "string",
+    }
+)
+
+MODEL_DRIFT = ibis.schema(
+    {
+        "RUN_ID": "string",
+        "SCORE_DATE": "date",
+        "MODEL_NAME": "string",
+        "MODEL_VERSION": "string",
+        "FEATURE": "string",
+        "PSI": "float64",
+        "STATUS": "string",
+        "N": "int64",
+        "COMPUTED_AT": "timestamp",
+    }
+)
+
+RETRAINING_SIGNAL = ibis.schema(
+    {
+        "RUN_ID": "string",
+        "MODEL_NAME": "string",
+        "MODEL_VERSION": "string",
+        "RECOMMENDED": "boolean",
+        "REASON": "string",
+        "DECIDED_AT": "timestamp",
+    }
+)
+
 
 def as_table(frame: pd.DataFrame, schema: ibis.Schema) -> ir.Table:
     """``frame`` as an Ibis table with exactly the columns and types of ``schema``."""

@@ -1,5 +1,6 @@
 """Sends alerts from a run: failures, data-quality errors and warnings, freshness breaches,
-champion changes. Configured by ``params:alerts`` and credentials; off by default.
+champion changes, a recommendation to retrain. Configured by ``params:alerts`` and credentials;
+off by default.
 
 A notification that cannot be delivered is logged by the notifier and never fails the run.
 """
@@ -22,6 +23,8 @@ FRESHNESS_CHECKS = ("freshness_warn", "freshness_error")
 # the promotion decision says whether a new champion was promoted.
 GATE_PASSED = "OPS_DQ_GATE"
 DECISION = "promotion_decision"
+# The monitoring pipeline's verdict on the champion: told when it recommends retraining.
+SIGNAL = "ML_RETRAINING_SIGNAL"
 
 
 class AlertHook:
@@ -73,6 +76,15 @@ class AlertHook:
                     (("previous champion version", str(data.get("champion_version") or "none")),),
                 )
             )
+
+        if dataset_name == SIGNAL:
+            for row in _rows(data):
+                if row["RECOMMENDED"]:
+                    self._send(self._alert(
+                        "retraining_recommended", "warning", f"Retraining recommended for churn model v{row['MODEL_VERSION']}",
+                        row["REASON"], "ML.RETRAINING_SIGNAL, ML.MODEL_PERFORMANCE_REALISED, ML.MODEL_DRIFT, REPORTING.V_MODEL_MONITORING",
+                        (("model", f"{row['MODEL_NAME']} v{row['MODEL_VERSION']}"),),
+                    ))
 
     @hook_impl
     def after_pipeline_run(self) -> None:
@@ -140,6 +152,15 @@ class AlertHook:
     def _send(self, alert: Alert) -> None:
         if self._notifier is not None:
             self._notifier.send(alert)
+
+
+def _rows(data: Any) -> list[dict[str, Any]]:
+    """The saved rows of a table (an Ibis expression), or none when they cannot be read."""
+    try:
+        return data.to_pyarrow().to_pylist()
+    except Exception as error:  # the run goes on; the signal stays in its table
+        logger.warning("Could not read the saved retraining signal for the alert: %s", error)
+        return []
 
 
 def _number(value: Any, spec: str) -> str:

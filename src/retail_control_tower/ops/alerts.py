@@ -19,7 +19,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("pipeline_failure", "dq_error", "dq_warning", "freshness_breach", "champion_change")
+KINDS = ("pipeline_failure", "dq_error", "dq_warning", "freshness_breach", "champion_change", "retraining_recommended")
 SEVERITIES = ("error", "warning", "info")
 FORMATS = ("slack", "teams")
 # A DQ warning does not stop a run, so by default it stays in the report rather than in chat.

@@ -39,6 +39,11 @@ class ChurnModel:
     tenure_amplitude: float = 3.0  # new customers: hazard x (1 + amplitude) ...
     tenure_scale_days: float = 120.0  # ... decaying with tenure on this scale
     returns_memory_days: float = 60.0  # decay of the recent-returns signal
+    # The drift scenario (``synthetic.drift``): from this day on, the hazards of the customers of
+    # the affected home stores (None = all) are multiplied by ``drift_multiplier``.
+    drift_start_day: int | None = None
+    drift_multiplier: float = 1.0
+    drift_stores: tuple[int, ...] | None = None
 
     @property
     def returns_decay(self) -> float:
@@ -56,6 +61,7 @@ class Drivers:
     static_log_hazard: np.ndarray
     static_mult: np.ndarray  # exp(static_log_hazard)
     tenure_weight: np.ndarray  # tenure_amplitude * exp(signup_day / tenure_scale_days)
+    drift_mult: np.ndarray  # hazard multiplier from the drift's start day (1 = not affected)
 
     def take(self, index: np.ndarray | slice) -> Drivers:
         return Drivers(*(getattr(self, f)[index] for f in self.__dataclass_fields__))
@@ -70,7 +76,9 @@ def make_drivers(pop: Population, stores: StoreNetwork, model: ChurnModel, rate_
     )
     lift = model.promo_lift_base + model.promo_lift_reliance * pop.reliance
     tenure_weight = model.tenure_amplitude * np.exp(pop.signup_day / model.tenure_scale_days)
-    return Drivers(pop.signup_day, rate_scale * pop.base_rate, pop.online_pref, lift, static, np.exp(static), tenure_weight)
+    affected = np.ones(len(pop.home_store), dtype=bool) if model.drift_stores is None else np.isin(pop.home_store, model.drift_stores)
+    drift = np.where(affected, model.drift_multiplier, 1.0)
+    return Drivers(pop.signup_day, rate_scale * pop.base_rate, pop.online_pref, lift, static, np.exp(static), tenure_weight, drift)
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,8 @@ def daily_dynamics(day: int, drv: Drivers, recent_returns: np.ndarray, cal: Cale
     mult = np.exp(model.beta_recent_returns * recent_returns)
     mult *= drv.static_mult
     mult *= 1.0 + drv.tenure_weight * np.exp(-day / model.tenure_scale_days)
+    if model.drift_start_day is not None and day >= model.drift_start_day:
+        mult *= drv.drift_mult
     root = np.sqrt(mult)
     h_risk = -np.expm1(-model.active_to_risk * mult)
     h_churn = -np.expm1(-model.risk_to_churn * root)

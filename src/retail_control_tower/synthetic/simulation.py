@@ -35,6 +35,7 @@ from retail_control_tower.synthetic.catalogue import (
     build_population,
     build_stores,
 )
+from retail_control_tower.synthetic.drift import drift_scenario
 from retail_control_tower.synthetic.dynamics import (
     ACTIVE,
     AT_RISK,
@@ -74,6 +75,8 @@ class Context:
     n_days: int
     everything: ProductSampler
     promo_samplers: dict
+    price_from_day: int | None = None  # the drift scenario's price change applies from this day
+    price_factor: float = 1.0
 
 
 def _promo_sampler(ctx: Context, period: int) -> ProductSampler:
@@ -120,7 +123,10 @@ def _day_orders(
     quantity = rng.choice(4, size=n_total, p=QUANTITY_P) + 1
     on_promo = cal.period_on_promo[period, product]
     level = cal.period_discount[period, product].astype(np.int64)
-    gross = quantity * ctx.cat.list_cents[product]
+    unit_cents = ctx.cat.list_cents[product]
+    if ctx.price_from_day is not None and d >= ctx.price_from_day:
+        unit_cents = np.rint(unit_cents * ctx.price_factor).astype(np.int64)
+    gross = quantity * unit_cents
     discount = np.where(on_promo, (gross * DISCOUNT_LEVELS[level] + 50) // 100, 0)
     promo_code = np.where(on_promo, period * len(DISCOUNT_LEVELS) + level, -1)
 
@@ -230,16 +236,17 @@ def simulate_retailer_with_traits(params: dict[str, Any]) -> tuple[dict[str, pd.
         raise ValueError("simulate_retailer: history_days, customers and products must be positive")
     end = np.datetime64(str(params["end_date"])[:10], "D")
     start = end - np.timedelta64(n_days - 1, "D")
-    model = ChurnModel()
 
     cat = build_catalogue(rng, int(params["products"]))
     stores = build_stores(rng, int(params["stores"]))
+    model, price_from_day, price_factor = drift_scenario(params, n_days, stores, ChurnModel())
     pop = build_population(rng, int(params["customers"]), n_days, float(params["online_share"]), stores)
     cal = build_calendar(rng, start, n_days + window + 1, len(cat.category))
-    scale = calibrate_rate_scale(pop, stores, n_days, float(params["target_order_lines"]), cal, model)
+    # Rates are calibrated on the stable history, so a drift leaves every day before it unchanged.
+    scale = calibrate_rate_scale(pop, stores, n_days, float(params["target_order_lines"]), cal, ChurnModel())
     drivers = make_drivers(pop, stores, model, scale)
     everything = ProductSampler.build(cat.category, cat.popularity, np.arange(len(cat.category)))
-    ctx = Context(pop, stores, cat, cal, n_days, everything, {})
+    ctx = Context(pop, stores, cat, cal, n_days, everything, {}, price_from_day, price_factor)
 
     n_customers = len(pop.signup_day)
     state = np.full(n_customers, ACTIVE, dtype=np.int8)
