@@ -63,7 +63,7 @@ def test_without_a_champion_the_report_says_why_and_the_run_then_fails(minimal_r
     # draws), trained into a new, empty registry: the run ends with no champion at all.
     fresh = ws.root / "fresh_registry"
     fresh.mkdir()
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{fresh / 'mlflow.db'}")
+    monkeypatch.setenv("RCT_MLFLOW_TRACKING_URI", f"sqlite:///{fresh / 'mlflow.db'}")
     impossible = {"train_eval": {"calibration_limit": {"max_ece": 0.0, "ece_noise_quantile": 0.001, "ece_noise_draws": 1000}}}
     with pytest.raises(NoChampionError, match="did not promote one"):
         ws.run(params={**impossible, **AS_OF})

@@ -82,12 +82,15 @@ def test_dev_and_prod_track_to_databricks_and_register_in_unity_catalog(monkeypa
     from retail_control_tower.settings import CONFIG_LOADER_ARGS
 
     def config(env):
-        return OmegaConfigLoader(str(PROJECT / "conf"), **{**CONFIG_LOADER_ARGS, "default_run_env": env})["globals"]["mlflow"]
+        loader = OmegaConfigLoader(str(PROJECT / "conf"), **{**CONFIG_LOADER_ARGS, "default_run_env": env})
+        return loader["mlflow"]["server"], loader["globals"]["mlflow"]
 
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    base = config("local")
-    assert base["tracking_uri"].startswith("sqlite:///") and base["tracking_uri"].endswith("06_models/mlflow.db")
+    monkeypatch.delenv("RCT_MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("RCT_MLFLOW_REGISTRY_URI", raising=False)
+    base, _ = config("local")
+    assert base["mlflow_tracking_uri"].startswith("sqlite:///") and base["mlflow_tracking_uri"].endswith("06_models/mlflow.db")
+    assert base["mlflow_registry_uri"] == base["mlflow_tracking_uri"]
     for env in ("dev", "prod"):
-        mlflow = config(env)
-        assert mlflow["tracking_uri"] == "databricks" and mlflow["registry_uri"] == "databricks-uc"
-        assert mlflow["model_name"] == f"retail_{env}.ml.retail_churn"  # catalog.schema.model
+        server, model = config(env)
+        assert server["mlflow_tracking_uri"] == "databricks" and server["mlflow_registry_uri"] == "databricks-uc"
+        assert model["model_name"] == f"retail_{env}.ml.retail_churn"  # catalog.schema.model

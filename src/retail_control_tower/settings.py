@@ -10,6 +10,7 @@ from omegaconf.resolvers import oc
 
 from retail_control_tower.datasets.raw_manifest import RawFileReadsHook
 from retail_control_tower.hooks import RetiredSettingsHook, RunContextHook, WarehouseSchemasHook
+from retail_control_tower.ml.tracking import MlflowTrackingHook
 from retail_control_tower.ops.alert_hook import AlertHook
 from retail_control_tower.ops.lock import WarehouseLockHook
 from retail_control_tower.ops.run_log import RunLogHook
@@ -27,12 +28,13 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 _RUN_LOG = RunLogHook(DEFAULT_PIPELINES)
 # The warehouse lock is taken first (tryfirst) and released last (trylast) of all hooks.
 HOOKS = (
-    RetiredSettingsHook(), WarehouseLockHook(_RUN_LOG), RunContextHook(), WarehouseSchemasHook(), RawFileReadsHook(), _RUN_LOG, AlertHook(),
+    RetiredSettingsHook(), WarehouseLockHook(_RUN_LOG), RunContextHook(), WarehouseSchemasHook(), RawFileReadsHook(), MlflowTrackingHook(), _RUN_LOG, AlertHook(),
 )
 
 # kedro-viz's run hooks record events for its experimental workflow view into .viz/ of the
-# project on every run; lineage is reviewed from `kedro viz build` instead.
-DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)
+# project on every run; lineage is reviewed from `kedro viz build` instead. kedro-mlflow's hook
+# runs through MlflowTrackingHook above, only where MLflow is used.
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz", "kedro_mlflow")
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -41,4 +43,6 @@ CONFIG_LOADER_ARGS = {
     # Environment variables may be read anywhere in the configuration (not only in
     # credentials), e.g. the raw input folder ``RCT_RAW_DIR``.
     "custom_resolvers": {"oc.env": oc.env},
+    # kedro-mlflow's configuration (conf/<env>/mlflow.yml), readable before its hook registers it.
+    "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**"]},
 }

@@ -1,4 +1,6 @@
-"""The MLflow registry dataset on a real SQLite store: runs per variant, versions, aliases, champion."""
+"""The churn model in MLflow on a real SQLite store: train_eval's variant runs (nested in the Kedro
+run's MLflow run), registered versions and the alias rule, and the registry datasets that read them back
+(the champion through kedro-mlflow's MlflowModelRegistryDataset, by alias)."""
 
 from __future__ import annotations
 
@@ -18,15 +20,17 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from retail_control_tower.datasets.mlflow_registry import REGISTRY_COLUMNS, MlflowModelRegistryDataset
-from retail_control_tower.ml.publication import Publication, RegisteredModel, VariantResult
+from kedro_mlflow.io.models import MlflowModelRegistryDataset
+from mlflow.exceptions import MlflowException
 
-# Relative on purpose: both are resolved against the working directory (the test's tmp folder).
-TRACKING_URI = "sqlite:///models/mlflow.db"
+from retail_control_tower.datasets.mlflow_registry import REGISTRY_COLUMNS, AliasedModelDataset, ModelVersionsDataset
+from retail_control_tower.ml import publication as mlflow_record
+from retail_control_tower.ml.publication import MlflowRecordingError, Publication, PublicationError, RegisteredModel, VariantResult
+
+# Under the test's tmp folder, which is also the working directory: nothing may land beside them.
+STORE = "models/mlflow.db"
 ARTIFACTS = "models/mlartifacts"
 FEATURES = ["RECENCY_DAYS", "ORDERS_90D", "SPEND_90D"]
-
-# Inside MLflow's SQLAlchemy store (pinned dependency), not ours.
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +89,47 @@ def _publication(models, X, run: int, challenger: str, promote: bool) -> Publica
     )
 
 
-def _dataset(alias: str | None = None) -> MlflowModelRegistryDataset:
-    return MlflowModelRegistryDataset(
-        tracking_uri=TRACKING_URI, model_name="retail_churn", experiment_name="retail_churn",
-        artifact_location=ARTIFACTS, alias=alias,
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """The stores and experiment as kedro-mlflow sets them up for a run (global URIs, an experiment
+    with its artifact folder), undone afterwards."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.delenv(name, raising=False)
+    tracking, registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    environment = dict(os.environ)
+    # Absolute: MLflow keeps one store per URI in the process, a relative one would outlive the test.
+    uri = f"sqlite:///{tmp_path / STORE}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = mlflow.MlflowClient()
+    experiment_id = client.create_experiment("retail_churn", artifact_location=(tmp_path / ARTIFACTS).as_uri())
+    mlflow.set_experiment(experiment_id=experiment_id)
+    yield client, experiment_id, uri
+    while mlflow.active_run():
+        mlflow.end_run()
+    mlflow.set_tracking_uri(tracking)
+    mlflow.set_registry_uri(registry)
+    # MLflow mirrors what it is set to in environment variables; leave them as they were.
+    for name in set(os.environ) - set(environment):
+        del os.environ[name]
+    os.environ.update(environment)
+
+
+def _record(run: Publication) -> str:
+    """What train_eval's MLflow nodes do, in the Kedro run's MLflow run (kedro-mlflow starts it)."""
+    with mlflow.start_run(run_name="__default__") as parent:
+        logged = mlflow_record.log_variant_runs(run)
+        version = mlflow_record.register_challenger(run, logged, "retail_churn")
+        mlflow_record.move_aliases(run, "retail_churn", version)
+    return parent.info.run_id
+
+
+def _champion() -> AliasedModelDataset:
+    return AliasedModelDataset(
+        dataset={"type": "kedro_mlflow.io.models.MlflowModelRegistryDataset", "model_name": "retail_churn",
+                 "alias": "champion", "flavor": "mlflow.sklearn"}
     )
 
 
@@ -96,22 +137,22 @@ def _aliases(registry: pd.DataFrame) -> dict[str, str | None]:
     return dict(zip(registry.MODEL_VERSION, registry.ALIAS))
 
 
-def test_publications_register_versions_and_move_the_aliases(tmp_path, monkeypatch, frame, models):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
-        monkeypatch.delenv(name, raising=False)
+def test_publications_register_versions_and_move_the_aliases(tmp_path, store, frame, models):
+    client, experiment_id, uri = store
     X, _ = frame
-    registry, champion = _dataset(), _dataset("champion")
+    registry, champion = ModelVersionsDataset(model_name="retail_churn"), _champion()
 
-    # An empty store: no champion yet, an empty registry with the full set of columns.
+    # An empty store: no champion yet (where kedro-mlflow's own dataset fails), an empty registry
+    # with the full set of columns.
+    with pytest.raises(Exception, match="retail_churn"):
+        MlflowModelRegistryDataset(model_name="retail_churn", alias="champion", flavor="mlflow.sklearn").load()
     assert champion.load() is None
     assert not champion.exists()
     empty = registry.load()
     assert list(empty.columns) == REGISTRY_COLUMNS and empty.empty
 
     # 1. First publication, promoted.
-    registry.save(_publication(models, X, 1, "hgb_calibrated_ext", promote=True))
+    parent = _record(_publication(models, X, 1, "hgb_calibrated_ext", promote=True))
     rows = registry.load()
     assert list(rows.columns) == REGISTRY_COLUMNS
     assert rows.to_dict("records")[0] | {"MLFLOW_RUN_ID": None} == {
@@ -126,13 +167,15 @@ def test_publications_register_versions_and_move_the_aliases(tmp_path, monkeypat
     assert loaded.mlflow_run_id == rows.MLFLOW_RUN_ID[0] and loaded.tags["decision"] == "promoted"
     np.testing.assert_array_equal(loaded.model.predict_proba(X), models["hgb_calibrated_ext"].predict_proba(X))
 
-    # Every variant is a run of the experiment, the rule-based one included, with its metrics, tags and artifacts.
-    client = mlflow.MlflowClient(tracking_uri=TRACKING_URI)
-    experiment = client.get_experiment_by_name("retail_churn")
+    # Every variant is a run nested in the Kedro run's, the rule-based one included, with its
+    # metrics, tags and artifacts.
+    experiment = client.get_experiment(experiment_id)
     assert experiment.artifact_location == (tmp_path / ARTIFACTS).as_uri()
-    runs = {run.info.run_name: run for run in client.search_runs([experiment.experiment_id])}
-    assert sorted(runs) == ["hgb_calibrated_ext", "logreg_base", "rfm_rule"]
+    all_runs = client.search_runs([experiment.experiment_id])
+    runs = {run.info.run_name: run for run in all_runs if run.info.run_id != parent}
+    assert sorted(runs) == ["hgb_calibrated_ext", "logreg_base", "rfm_rule"] and len(all_runs) == 4
     for name, run in runs.items():
+        assert run.data.tags["mlflow.parentRunId"] == parent
         assert run.data.metrics == {"fold_1_roc_auc": 0.71, "fold_1_lift_at_10": 2.4, "fold_2_roc_auc": 0.69, "holdout_roc_auc": 0.70}
         assert run.data.params == {"kind": name.split("_")[0], "max_iter": "20", "calibration": "None"}
         assert {k: run.data.tags[k] for k in ("kedro_run_id", "variant", "git_commit", "training_window", "feature_rows")} == {
@@ -148,29 +191,47 @@ def test_publications_register_versions_and_move_the_aliases(tmp_path, monkeypat
     assert with_models == {runs["hgb_calibrated_ext"].info.run_id, runs["logreg_base"].info.run_id}
 
     # 2. Not promoted: the new version is the challenger, the champion stays.
-    registry.save(_publication(models, X, 2, "logreg_base", promote=False))
+    _record(_publication(models, X, 2, "logreg_base", promote=False))
     rows = registry.load()
     assert _aliases(rows) == {"1": "champion", "2": "challenger"}
     assert rows.DECISION.tolist() == ["promoted", "not_promoted"] and rows.VARIANT[1] == "logreg_base"
     assert champion.load().version == "1"
 
     # 3. Promoted again: champion moves, the challenger alias goes, the old champion is retired.
-    registry.save(_publication(models, X, 3, "hgb_calibrated_ext", promote=True))
+    _record(_publication(models, X, 3, "hgb_calibrated_ext", promote=True))
     rows = registry.load()
     assert _aliases(rows) == {"1": None, "2": None, "3": "champion"}
     assert rows.RETIRED_BY_VERSION.tolist() == ["3", None, None]
     assert client.get_model_version("retail_churn", "1").tags["retired_at"] == "2026-07-03T06:30:00"
     assert champion.load().version == "3" and champion.exists()
-    assert len(client.search_runs([experiment.experiment_id])) == 9
+    assert len(client.search_runs([experiment.experiment_id])) == 12
 
-    # Refused: saving through the champion, and a challenger without a model (nothing is logged).
+    # Refused: saving through the registry datasets, and a challenger without a model (nothing is logged).
     with pytest.raises(DatasetError, match="read-only"):
-        champion.save(_publication(models, X, 4, "hgb_calibrated_ext", promote=True))
-    with pytest.raises(DatasetError, match="'rfm_rule' must be one of the variants"):
-        registry.save(_publication(models, X, 4, "rfm_rule", promote=True))
-    assert len(client.search_runs([experiment.experiment_id])) == 9
+        champion.save(loaded)
+    with pytest.raises(DatasetError, match="read-only"):
+        registry.save(rows)
+    with pytest.raises(PublicationError, match="'rfm_rule' must be one of the variants"):
+        mlflow_record.log_variant_runs(_publication(models, X, 4, "rfm_rule", promote=True))
+    assert len(client.search_runs([experiment.experiment_id])) == 12
 
-    # Nothing outside the configured locations, and the global MLflow URIs are as they were.
+    # Nothing outside the configured locations, and MLflow's URIs are where kedro-mlflow put them.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["mlartifacts", "mlflow.db"]
-    assert "MLFLOW_TRACKING_URI" not in os.environ and "MLFLOW_REGISTRY_URI" not in os.environ
+    assert mlflow.get_tracking_uri() == mlflow.get_registry_uri() == uri
+
+
+def test_a_store_that_refuses_a_file_fails_the_record_naming_the_run_and_the_store(tmp_path, store, frame, models, monkeypatch):
+    client, experiment_id, uri = store
+    X, _ = frame
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(mlflow, "log_figure", full_disk)
+    with mlflow.start_run(), pytest.raises(MlflowRecordingError) as failure:
+        mlflow_record.log_variant_runs(_publication(models, X, 1, "hgb_calibrated_ext", promote=True))
+    message = str(failure.value)
+    assert message.startswith("MLflow could not record training run run-1 in the tracking store " + uri)
+    assert (tmp_path / ARTIFACTS).as_uri() in message and message.endswith("OSError: [Errno 28] No space left on device")
+    assert client.search_registered_models() == []

@@ -93,11 +93,24 @@ def test_scoring_without_a_champion_writes_nothing_and_then_says_what_to_run(fea
     with pytest.raises(nodes.NoChampionError, match="kedro run --pipeline train_eval"):
         nodes.require_champion(outcome)
     registry = ibis.memtable(
-        {"RUN_ID": ["r1"], "DECIDED_AT": [datetime(2026, 11, 1)], "REASON": ["hgb_ext not promoted: holdout ECE 0.0500 > 0.02"]}
+        {
+            "RUN_ID": ["r0", "r1"],
+            "DECIDED_AT": [datetime(2026, 10, 1), datetime(2026, 11, 1)],
+            "REASON": ["logreg promoted", "hgb_ext not promoted: holdout ECE 0.0500 > 0.02"],
+        }
     )
-    _, outcome = nodes.score_customers(features, None, registry, PARAMS, RUN)
-    with pytest.raises(nodes.NoChampionError, match="did not promote one: hgb_ext not promoted: holdout ECE"):
+    last_decision = nodes.latest_training_decision(registry)
+    assert last_decision == {"RUN_ID": "r1", "REASON": "hgb_ext not promoted: holdout ECE 0.0500 > 0.02"}
+    _, outcome = nodes.score_customers(features, None, last_decision, PARAMS, RUN)
+    with pytest.raises(nodes.NoChampionError, match=r"the last training run \(r1\) did not promote one: hgb_ext not promoted: holdout ECE"):
         nodes.require_champion(outcome, "the report, written first")
+
+
+def test_the_latest_decision_is_none_before_any_training_run():
+    # ML.MODEL_REGISTRY does not exist yet (OptionalTableDataset loads None) or holds no row.
+    assert nodes.latest_training_decision(None) is None
+    empty = ibis.memtable(pd.DataFrame({"RUN_ID": pd.Series([], dtype="string"), "DECIDED_AT": pd.to_datetime([]), "REASON": pd.Series([], dtype="string")}))
+    assert nodes.latest_training_decision(empty) is None
 
 
 def _scores(day: date, customers: list[str], probability: float = 0.5) -> pd.DataFrame:

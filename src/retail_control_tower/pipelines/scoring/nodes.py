@@ -53,10 +53,20 @@ def _finish(scored: pd.DataFrame, params: dict[str, Any], model: dict[str, Any],
     return tables.as_table(frame, tables.CUSTOMER_CHURN_SCORE)
 
 
+def latest_training_decision(registry: ir.Table | None) -> dict[str, Any] | None:
+    """ML.MODEL_REGISTRY's latest decision (``RUN_ID``, ``REASON``), or None before the first
+    training run: what explains a missing champion. Reading ML.MODEL_REGISTRY also orders scoring
+    after training in a full run."""
+    if registry is None:
+        return None
+    last = registry.order_by(registry.DECIDED_AT.desc()).limit(1).select("RUN_ID", "REASON").to_pyarrow().to_pylist()
+    return last[0] if last else None
+
+
 def score_customers(
     features: ir.Table,
     champion: RegisteredModel | None,
-    registry: ir.Table | None,
+    last_decision: dict[str, Any] | None,
     params: dict[str, Any],
     run_context: dict[str, Any],
 ) -> tuple[ir.Table, dict[str, Any]]:
@@ -64,12 +74,11 @@ def score_customers(
     outcome (``scored``, ``message``) that :func:`require_champion` judges.
 
     Without a champion no row is written (the table keeps its earlier dates) and the outcome
-    says why: the run goes on to reporting, which shows it, and then fails in
-    ``require_champion``. ``registry`` (ML.MODEL_REGISTRY) orders scoring after training in a
-    full run and explains a missing champion.
+    says why (``last_decision``, from :func:`latest_training_decision`): the run goes on to
+    reporting, which shows it, and then fails in ``require_champion``.
     """
     if champion is None:
-        message = _no_champion_message(registry)
+        message = _no_champion_message(last_decision)
         logger.error("%s", message)
         empty = pd.DataFrame({"CUSTOMER_ID": [], "SCORE_DATE": pd.to_datetime([]), "CHURN_PROBABILITY": []})
         unscored = {"MODEL_NAME": None, "MODEL_VERSION": None, "VARIANT": None}
@@ -109,13 +118,12 @@ def require_champion(outcome: dict[str, Any], *written_first: Any) -> None:
         raise NoChampionError(outcome["message"])
 
 
-def _no_champion_message(registry: ir.Table | None) -> str:
+def _no_champion_message(last_decision: dict[str, Any] | None) -> str:
     message = "No champion model in the MLflow registry (alias 'champion' of the churn model): "
-    if registry is None or registry.count().to_pyarrow().as_py() == 0:
+    if last_decision is None:
         return message + "run `kedro run --pipeline train_eval` first."
-    last = registry.order_by(registry.DECIDED_AT.desc()).limit(1).to_pyarrow().to_pylist()[0]
     return (
-        message + f"the last training run ({last['RUN_ID']}) did not promote one: {last['REASON']}. "
+        message + f"the last training run ({last_decision['RUN_ID']}) did not promote one: {last_decision['REASON']}. "
         "See ML.MODEL_REGISTRY and ML.MODEL_METRICS, then re-run `kedro run --pipeline train_eval`."
     )
 

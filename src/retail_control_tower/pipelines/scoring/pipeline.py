@@ -20,9 +20,10 @@ def champion_check(*written_first: str) -> Pipeline:
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
+            Node(nodes.latest_training_decision, "ML_MODEL_REGISTRY", "latest_training_decision", name="latest_training_decision"),
             Node(
                 nodes.score_customers,
-                ["ML_CUSTOMER_FEATURES", "champion_model", "ML_MODEL_REGISTRY", "params:scoring", "run_context"],
+                ["ML_CUSTOMER_FEATURES", "champion_model", "latest_training_decision", "params:scoring", "run_context"],
                 ["ML_CUSTOMER_CHURN_SCORE", "scoring_outcome"],
                 name="score_customers",
             ),

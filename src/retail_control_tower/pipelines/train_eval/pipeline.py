@@ -1,15 +1,16 @@
 """The ``train_eval`` pipeline: labelled frame → CV and holdout → challenger → decision → MLflow → ML tables.
 
-All or nothing: the warehouse rows of a run are written only after MLflow has recorded it, and
-its ML.MODEL_REGISTRY row last. The REPORTING views and the report read metrics, deciles and
-calibration only of runs in the registry, so a run that failed half-way shows nowhere.
+All or nothing: the warehouse rows of a run are written only after MLflow has recorded it (its
+variant runs, the registered version, the aliases), and its ML.MODEL_REGISTRY row last. The
+REPORTING views and the report read metrics, deciles and calibration only of runs in the
+registry, so a run that failed half-way shows nowhere.
 """
 
 from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from retail_control_tower.pipelines.train_eval import nodes
+from retail_control_tower.pipelines.train_eval import nodes, recording
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -27,13 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="decide_promotion",
             ),
             Node(
-                nodes.holdout_diagnostics,
-                ["holdout_evaluation", "run_context", "churn_model_registry"],
-                ["ML_MODEL_DECILES", "ML_MODEL_CALIBRATION"],
-                name="holdout_diagnostics",
-            ),
-            Node(
-                nodes.build_publication,
+                recording.build_publication,
                 {
                     "cv_metrics": "cv_metrics",
                     "holdout": "holdout_evaluation",
@@ -42,20 +37,39 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params": "training_config",
                     "run_context": "run_context",
                 },
-                "churn_model_registry",
-                name="publish_to_mlflow",
+                "publication",
+                name="build_publication",
+            ),
+            Node(recording.record_variant_runs, "publication", "variant_runs", name="publish_to_mlflow"),
+            Node(
+                recording.register_challenger,
+                ["publication", "variant_runs", "params:model_registry"],
+                "registered_version",
+                name="register_challenger",
             ),
             Node(
-                nodes.mirror_registry,
+                recording.move_aliases,
+                ["publication", "registered_version", "params:model_registry"],
+                "model_aliases",
+                name="move_aliases",
+            ),
+            Node(
+                recording.holdout_diagnostics,
+                ["holdout_evaluation", "run_context", "model_aliases"],
+                ["ML_MODEL_DECILES", "ML_MODEL_CALIBRATION"],
+                name="holdout_diagnostics",
+            ),
+            Node(
+                recording.mirror_metrics,
+                ["cv_metrics", "holdout_evaluation", "churn_model_registry", "run_context", "model_aliases"],
+                "ML_MODEL_METRICS",
+                name="mirror_metrics",
+            ),
+            Node(
+                recording.mirror_registry,
                 ["churn_model_registry", "run_context", "ML_MODEL_METRICS", "ML_MODEL_DECILES", "ML_MODEL_CALIBRATION"],
                 "ML_MODEL_REGISTRY",
                 name="mirror_registry",
-            ),
-            Node(
-                nodes.mirror_metrics,
-                ["cv_metrics", "holdout_evaluation", "churn_model_registry", "run_context"],
-                "ML_MODEL_METRICS",
-                name="mirror_metrics",
             ),
         ]
     )
