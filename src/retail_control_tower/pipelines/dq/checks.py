@@ -61,8 +61,8 @@ def check_orphan_keys(params: dict[str, Any], **tables: ir.Table) -> ir.Table:
     for fact, reference in foreign_keys:
         columns, dimension, dimension_columns = list(reference.columns), reference.table, list(reference.table_columns)
         facts, dims = tables[fact], tables[dimension]
-        # An anti-join on the key columns: joining a two-column key into one text per row
-        # first took 4.7 s instead of 1.4 s for 1M returns against 49M order lines.
+        # An anti-join on the key columns, not on a key joined into one text per row first,
+        # which builds a string for every row of both tables.
         # A row with no key at all references nothing; a partly empty key references no row.
         with_key = facts.filter(ibis.or_(*[facts[c].notnull() for c in columns]))
         orphans = with_key.anti_join(dims, [with_key[c] == dims[d] for c, d in zip(columns, dimension_columns)])

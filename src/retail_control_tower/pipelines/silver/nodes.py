@@ -11,9 +11,9 @@ Only the rejected rows are written twice; the batch itself is typed straight fro
 Silver. (An intermediate table holding the whole typed batch cost a 50M-row write per load.)
 Re-running with nothing new in Bronze quarantines nothing and upserts nothing.
 
-Silver holds the typed key columns, not a key joined into one text: on 49M order lines that
-extra text column cost 6 s of the write (DuckDB, 2 cores). The quarantine keeps the joined
-text (``BUSINESS_KEY``) for the few rows it holds.
+Silver holds the typed key columns, not a key joined into one text, which would be an extra
+text column on every row that nothing joins on. The quarantine keeps the joined text
+(``BUSINESS_KEY``) for the few rows it holds.
 
 How a text value is read (trimmed, identifiers upper-cased, times converted) is ``values``; the
 rules a row must pass are ``rules``, and a return's against its sale ``returns``.
@@ -50,9 +50,9 @@ def evaluate_once(table: ir.Table, name: str) -> ir.Table:
     """A barrier that makes the engine compute ``table``'s columns once (as a named CTE).
 
     Ibis inlines the expressions of one projection into the next, so a trimmed value used by
-    eight validation rules would be trimmed eight times; referencing a CTE avoids that (it made
-    staging 1M order lines ~40% faster on DuckDB). Its inputs must be warehouse tables: an
-    in-memory table inside the CTE would not be registered with the engine.
+    eight validation rules would be trimmed eight times; referencing a CTE avoids that. Its
+    inputs must be warehouse tables: an in-memory table inside the CTE would not be registered
+    with the engine.
     """
     return table.alias(name).sql(f"SELECT * FROM {name}")
 
@@ -148,7 +148,7 @@ def keys_repeat(batch: ir.Table, spec: dict[str, Any]) -> bool:
     """Whether any business key occurs more than once in the batch (one small query).
 
     Ordering rows by key is the costly part of validating a batch (a window that sorts every
-    row with its values: 60% of the work for 49M order lines); it is only needed when a key
+    row with its values); it is only needed when a key
     repeats.
     """
     key = business_key(list(cleaned_columns(batch, spec, spec["key"]).values()))
