@@ -13,6 +13,8 @@ from retail_control_tower.ml.plots import (
     cumulative_gains_figure,
     cv_metric_figure,
     decile_lift_figure,
+    drift_heatmap_figure,
+    realised_performance_figure,
 )
 
 
@@ -134,3 +136,54 @@ def test_figures_serialise_to_json():
     deciles = _deciles()
     for fig in (decile_lift_figure(deciles), cumulative_gains_figure(deciles), cv_metric_figure(_cv_metrics(), "roc_auc")):
         assert go.Figure(fig.to_dict()).to_json()
+
+
+def _realised() -> pd.DataFrame:
+    """Champion v6 on two score dates, v7 on the second (a new champion), the legacy rule on both
+    (measured under both versions), and a re-measured first date of v6 (the later value wins)."""
+    rows = [
+        ("2026-05-31", "6", "hgb", 0.80, 0.82, "2026-09-01"), ("2026-05-31", "6", "hgb", 0.79, 0.82, "2026-09-02"),
+        ("2026-06-30", "6", "hgb", 0.78, 0.82, "2026-10-01"), ("2026-06-30", "7", "logreg", 0.77, 0.75, "2026-10-01"),
+        ("2026-05-31", "6", "legacy_rfm", 0.70, None, "2026-09-02"), ("2026-06-30", "6", "legacy_rfm", 0.69, None, "2026-10-01"),
+        ("2026-06-30", "7", "legacy_rfm", 0.69, None, "2026-10-01"),
+    ]
+    return pd.DataFrame(
+        [{"SCORE_DATE": pd.Timestamp(d).date(), "MODEL_VERSION": v, "VARIANT": var, "METRIC": "roc_auc", "VALUE": value,
+          "EXPECTED": expected, "N": 100, "EVENTS": 30, "COMPUTED_AT": pd.Timestamp(at)} for d, v, var, value, expected, at in rows]
+        + [{"SCORE_DATE": pd.Timestamp("2026-05-31").date(), "MODEL_VERSION": "6", "VARIANT": "hgb", "METRIC": "ece",
+            "VALUE": 0.02, "EXPECTED": 0.01, "N": 100, "EVENTS": 30, "COMPUTED_AT": pd.Timestamp("2026-09-01")}]
+    )
+
+
+def test_realised_performance_figure_has_a_line_per_champion_version_and_its_expected_value():
+    fig = realised_performance_figure(_realised(), "roc_auc")
+    assert all(_titles(fig))
+    traces = {t.name: t for t in fig.data}
+    assert list(traces) == ["hgb v6", "hgb v6 expected (holdout)", "logreg v7", "logreg v7 expected (holdout)", "legacy_rfm"]
+    assert list(traces["hgb v6"].y) == [0.79, 0.78]  # the re-measured first date keeps its later value
+    assert list(traces["hgb v6 expected (holdout)"].y) == [0.82, 0.82]
+    assert traces["hgb v6 expected (holdout)"].line.color == traces["hgb v6"].line.color
+    assert list(traces["legacy_rfm"].y) == [0.70, 0.69]  # one line, whatever champion version it was measured beside
+    assert list(traces["hgb v6"].customdata[0]) == [100, 30]
+    with pytest.raises(ValueError, match="'lift_at_10' not found"):
+        realised_performance_figure(_realised(), "lift_at_10")
+    with pytest.raises(ValueError, match="missing required column.*EXPECTED"):
+        realised_performance_figure(_realised().drop(columns="EXPECTED"), "roc_auc")
+
+
+def test_drift_heatmap_places_psi_by_feature_and_date_with_threshold_colours():
+    drift = pd.DataFrame({
+        "SCORE_DATE": [pd.Timestamp(d).date() for d in ("2026-06-30", "2026-05-31", "2026-06-30", "2026-06-30")],
+        "FEATURE": ["AGE", "AGE", "CHURN_PROBABILITY", "AGE"],
+        "PSI": [0.5, 0.05, None, 0.15],
+        "COMPUTED_AT": pd.to_datetime(["2026-10-01", "2026-09-01", "2026-10-01", "2026-10-02"]),
+    })
+    heat = drift_heatmap_figure(drift, 0.1, 0.25).data[0]
+    assert list(heat.y) == ["CHURN_PROBABILITY", "AGE"] and list(heat.x) == ["2026-05-31", "2026-06-30"]
+    assert np.isnan(heat.z[0][0]) and np.isnan(heat.z[0][1])  # the score measured only on 06-30, as null
+    assert list(heat.z[1]) == [0.05, 0.15]  # AGE on 06-30: the later of two measurements
+    assert [s[0] for s in heat.colorscale] == [0, 0.2, 0.2, 0.5, 0.5, 1] and heat.zmax == 0.5
+    with pytest.raises(ValueError, match="0 < watch < act"):
+        drift_heatmap_figure(drift, 0.3, 0.25)
+    with pytest.raises(ValueError, match="missing required column.*PSI"):
+        drift_heatmap_figure(drift.drop(columns="PSI"), 0.1, 0.25)

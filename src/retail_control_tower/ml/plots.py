@@ -146,3 +146,104 @@ def cv_metric_figure(metrics: pd.DataFrame, metric: str) -> go.Figure:
                 )
             )
     return _layout(fig, f"{metric} by validation date", "Validation date", metric)
+
+
+# Status colours shared by the report's figures: good, watch, act.
+GREEN, AMBER, RED = "#2f9e44", "#f08c00", "#e03131"
+LEGACY_VARIANT, ORACLE_VARIANT = "legacy_rfm", "oracle"
+BASELINES = {LEGACY_VARIANT: "#627d98", ORACLE_VARIANT: "#9fb3c8"}  # the lines a champion is compared with, and their colours
+
+
+def realised_performance_figure(realised: pd.DataFrame, metric: str) -> go.Figure:
+    """One metric of ML.MODEL_PERFORMANCE_REALISED over SCORE_DATE: one line per champion model
+    version ("<variant> v<version>"), the legacy rule and the oracle as their own lines, and each
+    champion version's EXPECTED (its holdout value) as a dashed reference line of the same colour.
+    A score date re-measured keeps its latest value (COMPUTED_AT)."""
+    _require(realised, ["SCORE_DATE", "MODEL_VERSION", "VARIANT", "METRIC", "VALUE", "EXPECTED"], "realised performance table")
+    rows = realised[realised["METRIC"] == metric].copy()
+    if rows.empty:
+        raise ValueError(f"metric {metric!r} not found in the realised performance table")
+    rows["SCORE_DATE"] = pd.to_datetime(rows["SCORE_DATE"])
+    baseline = rows["VARIANT"].isin([LEGACY_VARIANT, ORACLE_VARIANT])
+    # The legacy rule and the oracle do not depend on the champion's version: one line each.
+    rows["LINE"] = rows["VARIANT"].astype(str).where(baseline, rows["VARIANT"].astype(str) + " v" + rows["MODEL_VERSION"].astype(str))
+    if "COMPUTED_AT" in rows:
+        rows = rows.sort_values("COMPUTED_AT", kind="stable")
+    rows = rows.drop_duplicates(["LINE", "SCORE_DATE"], keep="last").sort_values("SCORE_DATE", kind="stable")
+    fig = go.Figure()
+    present = list(pd.unique(rows["LINE"]))
+    lines = [line for line in present if line not in BASELINES] + [line for line in BASELINES if line in present]
+    for i, line in enumerate(lines):
+        part = rows[rows["LINE"] == line]
+        colour = BASELINES.get(line, PALETTE[i % len(PALETTE)])
+        custom = part[["N", "EVENTS"]].to_numpy().tolist() if {"N", "EVENTS"} <= set(part) else None
+        fig.add_trace(
+            go.Scatter(
+                x=part["SCORE_DATE"].tolist(),
+                y=part["VALUE"].tolist(),
+                mode="lines+markers",
+                name=line,
+                legendgroup=line,
+                line={"color": colour, "dash": "dot" if line == ORACLE_VARIANT else "solid"},
+                customdata=custom,
+                hovertemplate="%{x|%Y-%m-%d}<br>%{y:.4f}"
+                + ("<br>n = %{customdata[0]}, events = %{customdata[1]}" if custom is not None else "")
+                + "<extra>%{fullData.name}</extra>",
+            )
+        )
+        expected = part.dropna(subset=["EXPECTED"])
+        if line not in BASELINES and not expected.empty:
+            fig.add_trace(
+                go.Scatter(
+                    x=expected["SCORE_DATE"].tolist(),
+                    y=expected["EXPECTED"].tolist(),
+                    mode="lines",
+                    name=f"{line} expected (holdout)",
+                    legendgroup=line,
+                    line={"color": colour, "dash": "dash", "width": 1.5},
+                    hovertemplate="expected %{y:.4f}<extra>%{fullData.name}</extra>",
+                )
+            )
+    fig = _layout(fig, f"Realised {metric} by score date", "Score date", metric)
+    fig.update_layout(legend_title_text="Scores")
+    return fig
+
+
+def drift_heatmap_figure(drift: pd.DataFrame, watch: float, act: float) -> go.Figure:
+    """PSI of every FEATURE (rows; CHURN_PROBABILITY, the score distribution, first) at every
+    SCORE_DATE (columns) from ML.MODEL_DRIFT, coloured green below ``watch``, amber from ``watch``
+    and red from ``act``; each cell shows its PSI. A score date measured twice keeps its latest
+    row (COMPUTED_AT); a feature not measured on a date is a blank cell."""
+    _require(drift, ["SCORE_DATE", "FEATURE", "PSI"], "drift table")
+    if not 0 < watch < act:
+        raise ValueError(f"PSI thresholds must satisfy 0 < watch < act, got watch={watch}, act={act}")
+    rows = drift.assign(SCORE_DATE=pd.to_datetime(drift["SCORE_DATE"]).dt.strftime("%Y-%m-%d"))
+    if "COMPUTED_AT" in rows:
+        rows = rows.sort_values("COMPUTED_AT", kind="stable")
+    rows = rows.drop_duplicates(["FEATURE", "SCORE_DATE"], keep="last")
+    grid = rows.pivot(index="FEATURE", columns="SCORE_DATE", values="PSI").sort_index(axis=1)
+    order = sorted(grid.index, key=lambda feature: (feature != "CHURN_PROBABILITY", feature))
+    grid = grid.reindex(order)
+    top = 2 * act  # beyond this every cell is equally red; the text still shows the PSI
+    colours = [[0, GREEN], [watch / top, GREEN], [watch / top, AMBER], [act / top, AMBER], [act / top, RED], [1, RED]]
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid.to_numpy(dtype=float).tolist(),
+            x=list(grid.columns),
+            y=list(grid.index),
+            zmin=0,
+            zmax=top,
+            colorscale=colours,
+            texttemplate="%{z:.2f}",
+            hovertemplate="%{y}<br>%{x}<br>PSI %{z:.3f}<extra></extra>",
+            colorbar={"title": {"text": "PSI"}, "tickvals": [0, watch, act, top],
+                      "ticktext": ["0", f"watch {watch:g}", f"act {act:g}", f"≥ {top:g}"]},
+            xgap=2,
+            ygap=2,
+        )
+    )
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category")
+    fig.update_layout(title="Drift: population stability index by score date", xaxis_title="Score date",
+                      yaxis_title="Feature", template="plotly_white", height=max(320, 120 + 26 * len(grid)))
+    return fig

@@ -9,10 +9,13 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from conftest import PROJECT
 
 from retail_control_tower.pipelines.reporting.report import (
     FIGURE_KEYS,
     ReportData,
+    ReportSettings,
     render_report,
     report_figures,
     sales_kpis,
@@ -20,8 +23,8 @@ from retail_control_tower.pipelines.reporting.report import (
 
 EMPTY = pd.DataFrame()
 VARIANTS = ("hgb_ext", "logreg")
-HEADINGS = ["Champion and challenger", "Model quality on the holdout", "Cross-validation over time", "Data quality",
-            "Freshness", "Sales KPIs", "Recent runs", "Definitions"]
+HEADINGS = ["Champion and challenger", "Model quality on the holdout", "Cross-validation over time", "Model monitoring",
+            "Data quality", "Freshness", "Sales KPIs", "Recent runs", "Definitions"]
 XSS = "<script>alert(1)</script>"
 
 
@@ -69,8 +72,18 @@ def _parse(page: str) -> _Page:
     return parser
 
 
+def _parameters(name: str) -> dict:
+    return yaml.safe_load((PROJECT / "conf" / "base" / f"parameters_{name}.yml").read_text())
+
+
+# The report as configured in conf/base: the figures below are checked against its periods.
+SETTINGS = ReportSettings.from_params(_parameters("reporting")["reporting"]["report"],
+                                      _parameters("features")["features"]["churn_window_days"])
+
+
 def _data(**parts) -> ReportData:
-    base = dict(generated_at=datetime(2026, 11, 26, 10, 30), env="local", run_id="run-1", deciles=EMPTY, calibration=EMPTY,
+    base = dict(generated_at=datetime(2026, 11, 26, 10, 30), env="local", run_id="run-1", settings=SETTINGS,
+                deciles=EMPTY, calibration=EMPTY,
                 metrics=EMPTY, decisions=EMPTY, champion=None, dq=EMPTY, freshness=EMPTY, sales=EMPTY, runs=EMPTY)
     return ReportData(**{**base, **parts})
 
@@ -218,8 +231,9 @@ def test_an_empty_report_renders_with_no_data_sentences():
     parsed = _parse(empty)
     assert parsed.headings == HEADINGS and parsed.urls == [] and empty.count("plotly.js v") == 1
     assert "No champion yet: no model has been trained. Run <code>kedro run --pipeline train_eval</code>." in empty
-    # decisions, holdout metrics, model figures, CV, dq, freshness, sales, runs
-    assert empty.count("No data yet") == 8
+    # decisions, holdout metrics, model figures, CV, retraining signal, realised performance, drift, dq,
+    # freshness, sales, runs
+    assert empty.count("No data yet") == 11
     assert "plotly-graph-div" not in empty
     assert report_figures(_data()) == {}
 
@@ -230,3 +244,28 @@ def test_figures_skip_metrics_without_cross_validation_folds(full):
     assert list(figures) == ["cv_roc_auc"]  # lift_at_10 has holdout rows only: no trend to draw
     page = render_report(_data(metrics=holdout_only))
     assert "No data yet: decile and calibration tables appear" in page and page.count("plotly-graph-div") == 1
+
+
+def test_periods_and_the_churn_window_come_from_the_settings(full):
+    assert (SETTINGS.sales_window_days, SETTINGS.kpi_periods_days, SETTINGS.churn_window_days) == (180, (7, 30), 90)
+    other = ReportSettings(**{**SETTINGS.__dict__, "sales_window_days": 60, "sales_mean_days": 3, "kpi_periods_days": (14,),
+                              "churn_window_days": 45})
+    data = _data(**{**full.__dict__, "settings": other})
+    net, mean, _ = report_figures(data)["sales_trend"].data
+    assert len(net.x) == 60 and np.allclose(np.asarray(net.y) - np.asarray(mean.y), 1.0)  # a 3-day mean trails by 1
+    assert mean.name == "net sales, 3-day mean" and report_figures(data)["sales_trend"].layout.title.text == "Sales, last 60 days"
+    page = render_report(data)
+    sales = page[page.index("<h2>Sales KPIs</h2>"):page.index("<h2>Recent runs</h2>")]
+    assert "net sales, last 14 days" in sales and "vs prior 14 days" in sales and "last 7 days" not in sales
+    assert "churned = no purchase in the 45 days after the snapshot date" in page and "90 days" not in page
+
+
+def test_the_report_node_reads_its_periods_from_parameters():
+    from retail_control_tower.pipelines.reporting.pipeline import create_pipeline
+    from retail_control_tower.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
+
+    node = next(n for n in create_pipeline().nodes if n.name == "gather_report_data")
+    assert {"params:reporting.report", "params:features.churn_window_days"} <= set(node.inputs)
+    params = CONFIG_LOADER_CLASS(str(PROJECT / "conf"), **CONFIG_LOADER_ARGS)["parameters"]
+    settings = ReportSettings.from_params(params["reporting"]["report"], params["features"]["churn_window_days"])
+    assert settings == SETTINGS

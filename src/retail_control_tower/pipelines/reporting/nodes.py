@@ -9,10 +9,8 @@ import ibis.expr.types as ir
 import pandas as pd
 import plotly.graph_objects as go
 
-from retail_control_tower.pipelines.reporting.report import ReportData, render_report, report_figures
+from retail_control_tower.pipelines.reporting.report import FIGURE_KEYS, ReportData, ReportSettings, render_report, report_figures
 from retail_control_tower.pipelines.reporting.views import latest_run
-
-FIGURES = ("decile_lift", "cumulative_gains", "calibration", "cv_roc_auc", "cv_lift_at_10", "dq_summary", "sales_trend")
 
 
 def _frame(table: ir.Table | None, limit: int | None = None) -> pd.DataFrame:
@@ -36,8 +34,14 @@ def gather_report_data(
     registry: ir.Table | None,
     run_log: ir.Table | None,
     run_context: dict[str, Any],
+    report_params: dict[str, Any],
+    churn_window_days: int,
+    realised: ir.Table | None = None,
+    drift: ir.Table | None = None,
+    signal: ir.Table | None = None,
 ) -> ReportData:
-    """Everything the report shows, each part from the latest run that produced it."""
+    """Everything the report shows, each part from the latest run that produced it; the monitoring
+    tables whole (they are small: a row per score date and metric or feature)."""
     champions = _frame(champion)
     freshness = _frame(health.limit(1)).rename(
         columns={"LATEST_SALE_AT": "LATEST_EVENT_AT", "DATA_AGE_HOURS": "AGE_HOURS", "FRESHNESS_STATUS": "STATUS",
@@ -52,6 +56,7 @@ def gather_report_data(
         generated_at=datetime.now().replace(microsecond=0),
         env=run_context["env"],
         run_id=run_context["run_id"],
+        settings=ReportSettings.from_params(report_params, churn_window_days),
         deciles=_frame(_latest_run(deciles, "COMPUTED_AT", registry)),
         calibration=_frame(_latest_run(calibration, "COMPUTED_AT", registry)),
         metrics=_frame(metrics),
@@ -61,6 +66,9 @@ def gather_report_data(
         freshness=freshness,
         sales=_frame(sales.order_by(sales.DATE_DAY)),
         runs=_frame(runs, limit=20),
+        realised=_frame(realised),
+        drift=_frame(drift),
+        signal=_frame(signal),
     )
 
 
@@ -71,7 +79,7 @@ def _placeholder(name: str) -> go.Figure:
 
 
 def build_report(data: ReportData) -> dict[str, str | go.Figure]:
-    """The self-contained HTML report (``html``), and its figures for kedro-viz (a placeholder
-    where a part has no data yet, so every figure dataset is always written)."""
+    """The self-contained HTML report (``html``), and its ``FIGURE_KEYS`` figures for kedro-viz (a
+    placeholder where a part has no data yet, so every figure dataset is always written)."""
     figures = report_figures(data)
-    return {"html": render_report(data), **{name: figures.get(name) or _placeholder(name) for name in FIGURES}}
+    return {"html": render_report(data, figures), **{name: figures.get(name) or _placeholder(name) for name in FIGURE_KEYS}}

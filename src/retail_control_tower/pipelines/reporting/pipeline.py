@@ -5,6 +5,7 @@ from __future__ import annotations
 from kedro.pipeline import Node, Pipeline
 
 from retail_control_tower.pipelines.reporting import nodes, views
+from retail_control_tower.pipelines.reporting.report import FIGURE_KEYS
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -45,6 +46,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "registry": "ML_MODEL_REGISTRY",
                     "run_log": "OPS_PIPELINE_RUN_LOG",
                     "run_context": "run_context",
+                    "report_params": "params:reporting.report",
+                    "churn_window_days": "params:features.churn_window_days",
                 },
                 "report_data",
                 name="gather_report_data",
@@ -52,7 +55,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 nodes.build_report,
                 "report_data",
-                {"html": "control_tower_report", **{name: f"report_{name}" for name in nodes.FIGURES}},
+                {"html": "control_tower_report", **{name: f"report_{name}" for name in FIGURE_KEYS}},
                 name="build_report",
             ),
         ]
