@@ -28,7 +28,7 @@ class MlflowTrackingHook:
 
     Registered here instead of as a plugin (settings: ``DISABLE_HOOKS_FOR_PLUGINS``): the plugin
     sets MLflow up whenever a Kedro context is created, which creates a new local SQLite store
-    (seconds of schema migrations) for every session, ingest-only ones included, and contacts
+    (MLflow's schema migrations) for every session, ingest-only ones included, and contacts
     Databricks from every command of dev and prod, ``retail-control-tower-sql`` included.
 
     - A run whose pipeline reads the registry (an MLflow dataset of this module's list) sets MLflow

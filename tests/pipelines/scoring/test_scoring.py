@@ -88,7 +88,7 @@ def test_legacy_scores_have_the_same_shape(features):
 def test_scoring_without_a_champion_writes_nothing_and_then_says_what_to_run(features):
     # Scoring writes no row (so the report can still be built), and require_champion then fails
     # the run with the reason.
-    table, outcome = nodes.score_customers(features, None, None, PARAMS, RUN)
+    table, outcome = nodes.score_customers(features, None, {}, PARAMS, RUN)
     assert ibis.duckdb.connect().to_pyarrow(table).num_rows == 0 and outcome["scored"] is False
     with pytest.raises(nodes.NoChampionError, match="kedro run --pipeline train_eval"):
         nodes.require_champion(outcome)
@@ -106,11 +106,12 @@ def test_scoring_without_a_champion_writes_nothing_and_then_says_what_to_run(fea
         nodes.require_champion(outcome, "the report, written first")
 
 
-def test_the_latest_decision_is_none_before_any_training_run():
-    # ML.MODEL_REGISTRY does not exist yet (OptionalTableDataset loads None) or holds no row.
-    assert nodes.latest_training_decision(None) is None
+def test_the_latest_decision_is_empty_before_any_training_run():
+    # ML.MODEL_REGISTRY does not exist yet (OptionalTableDataset loads None) or holds no row; a
+    # Kedro dataset cannot hold None.
+    assert nodes.latest_training_decision(None) == {}
     empty = ibis.memtable(pd.DataFrame({"RUN_ID": pd.Series([], dtype="string"), "DECIDED_AT": pd.to_datetime([]), "REASON": pd.Series([], dtype="string")}))
-    assert nodes.latest_training_decision(empty) is None
+    assert nodes.latest_training_decision(empty) == {}
 
 
 def _scores(day: date, customers: list[str], probability: float = 0.5) -> pd.DataFrame:

@@ -53,20 +53,20 @@ def _finish(scored: pd.DataFrame, params: dict[str, Any], model: dict[str, Any],
     return tables.as_table(frame, tables.CUSTOMER_CHURN_SCORE)
 
 
-def latest_training_decision(registry: ir.Table | None) -> dict[str, Any] | None:
-    """ML.MODEL_REGISTRY's latest decision (``RUN_ID``, ``REASON``), or None before the first
+def latest_training_decision(registry: ir.Table | None) -> dict[str, Any]:
+    """ML.MODEL_REGISTRY's latest decision (``RUN_ID``, ``REASON``), empty before the first
     training run: what explains a missing champion. Reading ML.MODEL_REGISTRY also orders scoring
     after training in a full run."""
     if registry is None:
-        return None
+        return {}
     last = registry.order_by(registry.DECIDED_AT.desc()).limit(1).select("RUN_ID", "REASON").to_pyarrow().to_pylist()
-    return last[0] if last else None
+    return last[0] if last else {}
 
 
 def score_customers(
     features: ir.Table,
     champion: RegisteredModel | None,
-    last_decision: dict[str, Any] | None,
+    last_decision: dict[str, Any],
     params: dict[str, Any],
     run_context: dict[str, Any],
 ) -> tuple[ir.Table, dict[str, Any]]:
@@ -120,7 +120,7 @@ def require_champion(outcome: dict[str, Any], *written_first: Any) -> None:
 
 def _no_champion_message(last_decision: dict[str, Any] | None) -> str:
     message = "No champion model in the MLflow registry (alias 'champion' of the churn model): "
-    if last_decision is None:
+    if not last_decision:
         return message + "run `kedro run --pipeline train_eval` first."
     return (
         message + f"the last training run ({last_decision['RUN_ID']}) did not promote one: {last_decision['REASON']}. "
