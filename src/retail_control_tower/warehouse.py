@@ -1,7 +1,8 @@
 """The warehouse engine behind every warehouse dataset: DuckDB locally, Snowflake in dev/prod.
 
-Snowflake runs through a Snowpark ``Session`` (Ibis on top, ``ibis.snowflake.from_connection``).
-Its credentials are looked for, in order:
+Snowflake runs through a Snowpark ``Session`` with Ibis on top (:class:`SnowflakeBackend`, whose
+compiler :func:`snowflake_sql` uses too). Every dataset on one engine block shares one connection
+(:data:`CONNECTIONS`). Snowflake credentials are looked for, in order:
 
 1. the named connection (``retail-dev`` / ``retail-prod``) in Snowflake's ``connections.toml``
    (``$SNOWFLAKE_HOME/connections.toml`` or ``~/.snowflake/connections.toml``), the profile the
