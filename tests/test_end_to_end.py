@@ -181,7 +181,7 @@ def test_train_eval_and_scoring_each_run_alone_on_an_earlier_run_s_tables(wareho
 def test_the_run_leaves_a_run_log_reporting_views_and_a_report(warehouse_after_a_run):
     ws = warehouse_after_a_run
     status, pipelines = ws.rows("SELECT STATUS, PIPELINES FROM OPS.PIPELINE_RUN_LOG ORDER BY STARTED_AT")[1]  # [0]: generate
-    assert status == "success" and pipelines == "ingest,dq,features,train_eval,scoring,reporting,publish"
+    assert status == "success" and pipelines == "ingest,dq,features,train_eval,scoring,monitoring,reporting,publish"
     assert ws.scalar("SELECT COUNT(*) FROM OPS.NODE_RUN_LOG WHERE STATUS <> 'success'") == 0
     scored = ws.scalar("SELECT ROWS_WRITTEN FROM OPS.NODE_RUN_LOG WHERE NODE_NAME = 'score_customers'")
     assert scored == ws.scalar("SELECT COUNT(*) FROM REPORTING.V_LATEST_CHURN_SCORES") > 300
@@ -293,3 +293,31 @@ def test_a_train_eval_that_fails_half_way_leaves_nothing_a_view_or_report_reads(
         "METRIC, VALUE, COMPUTED_AT + INTERVAL 1 DAY FROM ML.MODEL_METRICS"
     )
     assert ws.rows("SELECT DISTINCT RUN_ID FROM REPORTING.V_LATEST_MODEL_METRICS") == view_before
+
+
+def test_monitoring_measures_every_elapsed_score_date_and_stays_quiet_on_a_stable_history(warehouse_after_a_run):
+    """The default run backfills the champion's scores at the labelled snapshots after its
+    training window, measures them (and the legacy rule and the oracle) against what happened,
+    measures drift, and on the stable synthetic history does not recommend retraining."""
+    ws = warehouse_after_a_run
+    window_end = ws.scalar("SELECT SPLIT_PART(ANY_VALUE(TRAINING_WINDOW), '..', 2) FROM ML.MODEL_REGISTRY WHERE MODEL_VERSION = '1'")
+    elapsed = {d for (d,) in ws.rows(
+        f"SELECT DISTINCT SNAPSHOT_DATE FROM ML.CUSTOMER_FEATURES WHERE CHURNED IS NOT NULL AND SNAPSHOT_DATE > '{window_end}'")}
+    assert len(elapsed) >= 2
+    shown = ws.rows("SELECT VARIANT, SCORE_DATE, COUNT(DISTINCT METRIC) FROM REPORTING.V_MODEL_MONITORING GROUP BY ALL")
+    champion = ws.scalar("SELECT VARIANT FROM ML.MODEL_REGISTRY WHERE MODEL_VERSION = '1' AND DECISION = 'promoted'")
+    for variant in (champion, "legacy_rfm", "oracle"):
+        assert {d for v, d, _ in shown if v == variant} == elapsed, variant
+    assert {n for *_, n in shown} == {5}
+    # On the holdout date the realised metrics are the holdout metrics the champion was accepted on.
+    holdout = ws.scalar("SELECT MAX(VALIDATION_DATE) FROM ML.MODEL_METRICS WHERE SPLIT = 'holdout' AND MODEL_VERSION = '1'")
+    pairs = ws.rows(f"SELECT VALUE, EXPECTED FROM ML.MODEL_PERFORMANCE_REALISED WHERE MODEL_VERSION = '1' AND SCORE_DATE = '{holdout}'")
+    assert len(pairs) == 5 and all(abs(value - expected) < 1e-9 for value, expected in pairs)
+    features = {f for (f,) in ws.rows("SELECT DISTINCT FEATURE FROM ML.MODEL_DRIFT")}
+    assert "CHURN_PROBABILITY" in features and {"RECENCY_DAYS", "FREQUENCY", "MONETARY"} <= features
+    [(recommended, reason)] = ws.rows("SELECT RECOMMENDED, REASON FROM ML.RETRAINING_SIGNAL")
+    assert recommended is False and reason.startswith("no rule met"), reason
+    # Backfilled dates stay out of the champion's score table and its latest-date views.
+    latest = ws.scalar("SELECT MAX(SCORE_DATE) FROM ML.CUSTOMER_CHURN_SCORE")
+    assert ws.rows("SELECT DISTINCT SCORE_DATE FROM REPORTING.V_LATEST_CHURN_SCORES") == [(latest,)]
+    assert ws.scalar(f"SELECT COUNT(*) FROM ML.CUSTOMER_CHURN_SCORE WHERE SCORE_DATE <> '{latest}'") == 0

@@ -16,7 +16,7 @@ SOURCE = PROJECT / "src" / "retail_control_tower"
 
 def test_pipelines_are_registered_by_name_and_default_is_the_whole_control_tower():
     bootstrap_project(PROJECT)
-    normal_run = ("ingest", "dq", "features", "train_eval", "scoring", "reporting", "publish")
+    normal_run = ("ingest", "dq", "features", "train_eval", "scoring", "monitoring", "reporting", "publish")
     assert set(normal_run) | {"generate", "__default__"} <= set(pipelines)
     default = {node.name for node in pipelines["__default__"].nodes}
     assert default == set().union(*({n.name for n in pipelines[name].nodes} for name in normal_run))

@@ -15,7 +15,7 @@ from retail_control_tower.pipelines.scoring.pipeline import champion_check
 
 # Pipelines that make up a normal run, in data-flow order. ``generate`` only writes
 # synthetic raw files and is run explicitly (``make run`` does it when data/01_raw is empty).
-DEFAULT_PIPELINES = ("ingest", "dq", "features", "train_eval", "scoring", "reporting", "publish")
+DEFAULT_PIPELINES = ("ingest", "dq", "features", "train_eval", "scoring", "monitoring", "reporting", "publish")
 AFTER_BRONZE = ("silver", "model", "gold", "dq", "features", "scoring", "reporting")
 
 

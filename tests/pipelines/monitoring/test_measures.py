@@ -110,3 +110,18 @@ def test_the_rule_recommends_retraining_for_the_reasons_it_names():
 
 def test_no_champion_no_signal_row():
     assert retraining_signal(None, None, None, RULE, RUN).to_pandas().empty
+
+
+def test_the_training_gate_follows_the_latest_signal():
+    import ibis
+
+    from retail_control_tower.pipelines.monitoring.gate import should_retrain
+
+    rows = pd.DataFrame({
+        "RUN_ID": ["r1", "r2"], "MODEL_NAME": "retail_churn", "MODEL_VERSION": ["1", "1"], "RECOMMENDED": [True, False],
+        "REASON": ["drift", "no rule met"], "DECIDED_AT": [datetime(2026, 11, 1), datetime(2026, 11, 8)],
+    })
+    assert should_retrain(ibis.memtable(rows), True) == (False, "retraining not recommended for v1 by run r2: no rule met")
+    assert should_retrain(ibis.memtable(rows.assign(DECIDED_AT=rows.DECIDED_AT[::-1].to_numpy())), True)[0] is True
+    assert should_retrain(None, True) == (True, "no retraining signal yet (no champion monitored): training")
+    assert should_retrain(ibis.memtable(rows), False)[0] is True
