@@ -6,6 +6,7 @@ import os
 import warnings
 
 from kedro.config import OmegaConfigLoader
+from mlflow.telemetry import set_telemetry_client
 from omegaconf.resolvers import oc
 
 from retail_control_tower.datasets.raw_manifest import RawFileReadsHook
@@ -24,6 +25,9 @@ warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is depreca
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# MLflow decides on telemetry when it is imported, and kedro-mlflow's command-line plugin imports
+# it before these settings: decide again, now that the variables are set.
+set_telemetry_client()
 
 _RUN_LOG = RunLogHook(DEFAULT_PIPELINES)
 # The warehouse lock is taken first (tryfirst) and released last (trylast) of all hooks.

@@ -4,9 +4,13 @@ fails the run at its first MLflow dataset, inside the run's error handling."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import mlflow
 import pytest
-from conftest import small_retailer
+from conftest import PROJECT, small_retailer
 
 from retail_control_tower.ml.tracking import MlflowUnavailableError, _existing_local_store, _sqlite_file
 
@@ -56,3 +60,25 @@ def test_a_store_that_cannot_be_set_up_fails_the_run_at_its_first_mlflow_dataset
         workspace.run("smoke")
     # The failure went through the run's error handling: the run log has it.
     assert workspace.rows("SELECT STATUS, ERROR_CLASS FROM OPS.PIPELINE_RUN_LOG") == [("failed", "MlflowUnavailableError")]
+
+
+def test_mlflow_telemetry_is_off_however_kedro_is_started():
+    # kedro-mlflow's command-line plugin imports MLflow (which decides on telemetry then) before
+    # the project's settings set MLFLOW_DISABLE_TELEMETRY; the settings make MLflow decide again.
+    script = (
+        "import mlflow.telemetry\n"  # first, as the plugin's entry point does
+        "before = mlflow.telemetry.get_telemetry_client() is not None\n"
+        "from pathlib import Path\n"
+        "from kedro.framework.cli.cli import KedroCLI\n"
+        "from kedro.framework.project import settings\n"
+        f"KedroCLI(Path({str(PROJECT)!r}))\n"
+        "settings.HOOKS\n"
+        "print(before, mlflow.telemetry.get_telemetry_client())\n"
+    )
+    # Without the variables that would turn it off anyway (ours, and MLflow's signs of a test or CI).
+    ci = {"PYTEST_CURRENT_TEST", "GITHUB_ACTIONS", "CI", "CIRCLECI", "GITLAB_CI", "JENKINS_URL", "TRAVIS", "TF_BUILD", "BUILDKITE"}
+    off = {"MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK", "KEDRO_DISABLE_TELEMETRY"}
+    env = {k: v for k, v in os.environ.items() if k not in ci | off}
+    result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["True", "None"]
