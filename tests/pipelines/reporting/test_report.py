@@ -78,7 +78,8 @@ def _parameters(name: str) -> dict:
 
 # The report as configured in conf/base: the figures below are checked against its periods.
 SETTINGS = ReportSettings.from_params(_parameters("reporting")["reporting"]["report"],
-                                      _parameters("features")["features"]["churn_window_days"])
+                                      _parameters("features")["features"]["churn_window_days"],
+                                      _parameters("monitoring")["monitoring"]["drift"])
 
 
 def _data(**parts) -> ReportData:
@@ -265,7 +266,9 @@ def test_the_report_node_reads_its_periods_from_parameters():
     from retail_control_tower.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
 
     node = next(n for n in create_pipeline().nodes if n.name == "gather_report_data")
-    assert {"params:reporting.report", "params:features.churn_window_days"} <= set(node.inputs)
+    assert {"params:reporting.report", "params:features.churn_window_days", "params:monitoring.drift"} <= set(node.inputs)
+    assert {"ML_MODEL_PERFORMANCE_REALISED", "ML_MODEL_DRIFT", "ML_RETRAINING_SIGNAL"} <= set(node.inputs)
     params = CONFIG_LOADER_CLASS(str(PROJECT / "conf"), **CONFIG_LOADER_ARGS)["parameters"]
-    settings = ReportSettings.from_params(params["reporting"]["report"], params["features"]["churn_window_days"])
+    settings = ReportSettings.from_params(params["reporting"]["report"], params["features"]["churn_window_days"],
+                                          params["monitoring"]["drift"])
     assert settings == SETTINGS

@@ -1,7 +1,7 @@
-"""The report's "Model monitoring" section, from monitoring tables of the agreed contract written to a
-DuckDB file and read through the report node: realised against expected performance, the drift
-heat-map with the configured thresholds, the retraining signal, and plain sentences when a table
-has no rows."""
+"""The report's "Model monitoring" section, from monitoring tables of their contract (ml/tables.py)
+written to a DuckDB file and read through the report node: realised against expected performance,
+the drift heat-map with the configured thresholds, the retraining signal, and plain sentences when
+a table has no rows."""
 
 from __future__ import annotations
 
@@ -13,16 +13,11 @@ import pandas as pd
 import pytest
 from test_report import SETTINGS, _parse
 
+from retail_control_tower.ml import tables as contracts
 from retail_control_tower.pipelines.reporting.nodes import build_report, gather_report_data
 from retail_control_tower.pipelines.reporting.report import FIGURE_KEYS, ReportSettings, render_report, report_figures
 
-REALISED = ibis.schema({"SCORE_DATE": "date", "MODEL_NAME": "string", "MODEL_VERSION": "string", "VARIANT": "string",
-                        "METRIC": "string", "VALUE": "float64", "EXPECTED": "float64", "N": "int64", "EVENTS": "int64",
-                        "COMPUTED_AT": "timestamp", "RUN_ID": "string"})
-DRIFT = ibis.schema({"RUN_ID": "string", "SCORE_DATE": "date", "MODEL_NAME": "string", "MODEL_VERSION": "string",
-                     "FEATURE": "string", "PSI": "float64", "STATUS": "string", "N": "int64", "COMPUTED_AT": "timestamp"})
-SIGNAL = ibis.schema({"RUN_ID": "string", "MODEL_NAME": "string", "MODEL_VERSION": "string", "RECOMMENDED": "boolean",
-                      "REASON": "string", "DECIDED_AT": "timestamp"})
+REALISED, DRIFT, SIGNAL = contracts.MODEL_PERFORMANCE_REALISED, contracts.MODEL_DRIFT, contracts.RETRAINING_SIGNAL
 METRICS = ("roc_auc", "pr_auc", "lift_at_10", "ece", "brier")
 EXPECTED = {"roc_auc": 0.812, "pr_auc": 0.571, "lift_at_10": 2.46, "ece": 0.018, "brier": 0.162}
 SCORE_DATES = (date(2026, 5, 31), date(2026, 6, 30), date(2026, 7, 31))
@@ -90,9 +85,9 @@ def _gather(tables: dict, realised: str = "realised", drift: str = "drift", sign
         champion=tables["champion"], metrics=tables["metrics"], dq_latest=tables["dq_latest"], health=tables["health"],
         sales=tables["sales"], deciles=None, calibration=None, registry=None, run_log=None,
         run_context={"env": "local", "run_id": "run-report"},
-        report_params={"sales_window_days": 180, "sales_mean_days": 7, "kpi_periods_days": [7, 30],
-                       "drift_psi": {"watch": 0.1, "act": 0.25}},
+        report_params={"sales_window_days": 180, "sales_mean_days": 7, "kpi_periods_days": [7, 30]},
         churn_window_days=90, realised=tables[realised], drift=tables[drift], signal=tables[signal],
+        drift_params={"watch": 0.1, "act": 0.25, "bins": 10},
     )
 
 

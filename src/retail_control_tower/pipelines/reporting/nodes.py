@@ -36,12 +36,14 @@ def gather_report_data(
     run_context: dict[str, Any],
     report_params: dict[str, Any],
     churn_window_days: int,
-    realised: ir.Table | None = None,
-    drift: ir.Table | None = None,
-    signal: ir.Table | None = None,
+    realised: ir.Table | None,
+    drift: ir.Table | None,
+    signal: ir.Table | None,
+    drift_params: dict[str, Any],
 ) -> ReportData:
     """Everything the report shows, each part from the latest run that produced it; the monitoring
-    tables whole (they are small: a row per score date and metric or feature)."""
+    tables whole (they are small: a row per score date and metric or feature), drawn with the
+    monitoring's own PSI thresholds so the heat-map's colours agree with each row's STATUS."""
     champions = _frame(champion)
     freshness = _frame(health.limit(1)).rename(
         columns={"LATEST_SALE_AT": "LATEST_EVENT_AT", "DATA_AGE_HOURS": "AGE_HOURS", "FRESHNESS_STATUS": "STATUS",
@@ -56,7 +58,7 @@ def gather_report_data(
         generated_at=datetime.now().replace(microsecond=0),
         env=run_context["env"],
         run_id=run_context["run_id"],
-        settings=ReportSettings.from_params(report_params, churn_window_days),
+        settings=ReportSettings.from_params(report_params, churn_window_days, drift_params),
         deciles=_frame(_latest_run(deciles, "COMPUTED_AT", registry)),
         calibration=_frame(_latest_run(calibration, "COMPUTED_AT", registry)),
         metrics=_frame(metrics),

@@ -36,8 +36,8 @@ HOLDOUT_METRICS: dict[str, tuple[str, str]] = {
 
 @dataclass(frozen=True)
 class ReportSettings:
-    """The periods and thresholds the report is drawn with (``reporting.report`` parameters and the
-    features' churn window)."""
+    """The periods and thresholds the report is drawn with: ``reporting.report``, the features'
+    churn window and the monitoring's PSI thresholds (``monitoring.drift``)."""
 
     churn_window_days: int
     sales_window_days: int
@@ -47,11 +47,11 @@ class ReportSettings:
     psi_act: float
 
     @classmethod
-    def from_params(cls, report: dict, churn_window_days: int) -> ReportSettings:
+    def from_params(cls, report: dict, churn_window_days: int, drift: dict) -> ReportSettings:
         return cls(churn_window_days=int(churn_window_days), sales_window_days=int(report["sales_window_days"]),
                    sales_mean_days=int(report["sales_mean_days"]),
                    kpi_periods_days=tuple(int(days) for days in report["kpi_periods_days"]),
-                   psi_watch=float(report["drift_psi"]["watch"]), psi_act=float(report["drift_psi"]["act"]))
+                   psi_watch=float(drift["watch"]), psi_act=float(drift["act"]))
 
 
 @dataclass
