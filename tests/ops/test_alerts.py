@@ -286,3 +286,33 @@ def test_error_text_quoting_the_url_is_redacted(server: Hook, caplog: pytest.Log
         assert delivery.ok is False and delivery.error is not None and "InvalidURL" in delivery.error
         assert "top secret" not in delivery.error
     assert all("top secret" not in r.getMessage() for r in caplog.records)
+
+
+def test_the_hook_tells_chat_when_a_saved_signal_recommends_retraining(server: Hook) -> None:
+    """The alert hook reacts to ML.RETRAINING_SIGNAL being saved (whatever node saved it): a
+    recommendation goes out with its reason; a quiet signal sends nothing."""
+    from datetime import datetime
+
+    import pandas as pd
+
+    from retail_control_tower.ml import tables
+    from retail_control_tower.ops.alert_hook import AlertHook
+
+    hook = AlertHook()
+    hook._notifier = Notifier(  # as after_context_created builds it from params:alerts[Webhook("s", "slack", server.url("/signal"))], {"retraining_recommended"})
+    hook.before_pipeline_run({"run_id": "run-7"}, catalog=None)
+
+    def signal(recommended: bool, reason: str):
+        row = {"RUN_ID": "run-7", "MODEL_NAME": "retail_churn", "MODEL_VERSION": "3", "RECOMMENDED": recommended,
+               "REASON": reason, "DECIDED_AT": datetime(2026, 11, 29)}
+        return tables.as_table(pd.DataFrame([row]), tables.RETRAINING_SIGNAL)
+
+    hook.after_dataset_saved("ML_RETRAINING_SIGNAL", signal(False, "no rule met"))
+    hook.after_dataset_saved("ML_MODEL_DRIFT", signal(True, "not the signal table"))
+    assert server.requests == []
+    hook.after_dataset_saved("ML_RETRAINING_SIGNAL", signal(True, "mean realised ECE 0.190 is above the holdout's 0.051"))
+    [request] = server.requests
+    text = request["json"]["text"]
+    assert text.startswith(":warning: *Retraining recommended for churn model v3*")
+    assert "mean realised ECE 0.190 is above the holdout's 0.051" in text and "• model: retail_churn v3" in text
+    assert "ML.RETRAINING_SIGNAL" in text and "`run-7`" in text

@@ -99,3 +99,24 @@ def test_the_oracle_is_measured_where_it_covers_every_scored_customer(warehouse)
     measured = rows[rows.VARIANT == "oracle"]
     assert set(measured.SCORE_DATE.astype(str)) == {"2026-06-30"}  # C4 has no oracle on 2026-07-31
     assert set(measured.MODEL_NAME) == {"synthetic_oracle"} and len(measured) == 5
+
+
+def test_backfill_dates_default_to_the_labelled_snapshots_after_the_training_window():
+    from retail_control_tower.ml.publication import RegisteredModel
+    from retail_control_tower.pipelines.monitoring.realised import backfill_dates
+
+    snapshots = pd.to_datetime(["2026-03-31", "2026-04-30", "2026-05-31", "2026-06-30", "2026-07-31"]).date
+    features = ibis.memtable(pd.DataFrame({
+        "CUSTOMER_ID": "C1", "SNAPSHOT_DATE": snapshots, "CHURNED": pd.array([0, 1, 0, 1, None], dtype="Int8"),
+    }))
+    registry = ibis.memtable(pd.DataFrame({
+        "MODEL_NAME": ["retail_churn", "retail_churn"], "MODEL_VERSION": ["1", "2"],
+        "TRAINING_WINDOW": ["2025-01-31..2026-03-31", "2025-01-31..2026-04-30"],
+    }))
+    champion = RegisteredModel(model_name="retail_churn", version="2", variant="logreg", mlflow_run_id=None, model=None)
+    assert backfill_dates(features, registry, champion, {"dates": None, "max_dates": 24}) == [date(2026, 5, 31), date(2026, 6, 30)]
+    assert backfill_dates(features, registry, champion, {"dates": None, "max_dates": 1}) == [date(2026, 6, 30)]
+    assert backfill_dates(features, registry, champion, {"dates": [date(2026, 3, 31), "2026-07-31"]}) == [date(2026, 3, 31), date(2026, 7, 31)]
+    with pytest.raises(ValueError, match=r"\['2026-02-28'\] are not snapshot dates"):
+        backfill_dates(features, registry, champion, {"dates": ["2026-02-28"]})
+    assert backfill_dates(features, None, champion, {"dates": None}) == []  # no window to be after
