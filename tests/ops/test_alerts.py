@@ -299,7 +299,8 @@ def test_the_hook_tells_chat_when_a_saved_signal_recommends_retraining(server: H
     from retail_control_tower.ops.alert_hook import AlertHook
 
     hook = AlertHook()
-    hook._notifier = Notifier(  # as after_context_created builds it from params:alerts[Webhook("s", "slack", server.url("/signal"))], {"retraining_recommended"})
+    # as after_context_created builds it from params:alerts
+    hook._notifier = Notifier([Webhook("s", "slack", server.url("/signal"))], {"retraining_recommended"})
     hook.before_pipeline_run({"run_id": "run-7"}, catalog=None)
 
     def signal(recommended: bool, reason: str):
