@@ -105,7 +105,7 @@ def test_the_section_shows_realised_performance_drift_and_the_signal(warehouse):
     assert "<b>RECENCY_DAYS</b>" not in section
     # Realised against expected on the latest complete score date (2026-07-31: 97 % of expected).
     assert "3 score date(s) measured; the latest, 2026-07-31" in section
-    assert "1 later score date(s) wait for their 90-day churn window to elapse." in section
+    assert re.search(r"holdout value\.\s+1 later score date\(s\) wait for their 90-day churn window to elapse\.", section)
     rows = {row.split(" ")[0]: row for row in _parse(result["html"]).highlighted}
     assert list(rows) == ["hgb_ext"] and "0.788" in rows["hgb_ext"] and "0.554" in rows["hgb_ext"]  # roc_auc, pr_auc
     assert re.search(r"hgb_ext v6 expected \(holdout\)</td><td class=\"num\">0.812</td><td class=\"num\">0.571</td>", section)
