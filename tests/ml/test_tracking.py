@@ -82,3 +82,14 @@ def test_mlflow_telemetry_is_off_however_kedro_is_started():
     result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-2:] == ["True", "None"]
+
+
+def test_the_smoke_test_reads_the_registry_without_an_mlflow_run(workspace):
+    from retail_control_tower.pipelines.smoke.nodes import SmokeTestError
+
+    with pytest.raises(SmokeTestError):  # an empty warehouse; the registry check itself passes
+        workspace.run("smoke")
+    assert "mlflow_registry,pass" in (workspace.data / "08_reporting" / "smoke_results.csv").read_text()
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{workspace.data / '06_models' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("retail_churn")
+    assert experiment is not None and client.search_runs([experiment.experiment_id]) == []
