@@ -48,8 +48,7 @@ class FileReads:
     count once a stream handed every row to the engine.
 
     Bronze and the load log read the same files in one run; handed Bronze's reads (by
-    ``RawFileReadsHook``), the load log counts rows without parsing the files again (that second
-    parse was 8 s of 49M order lines and 20M orders).
+    ``RawFileReadsHook``), the load log counts rows without parsing every file a second time.
     """
 
     fingerprints: dict[FileKey, str] = field(default_factory=dict)
@@ -73,10 +72,9 @@ class RawFilesDataset(AbstractDataset[None, ir.Table]):
 
     On DuckDB a CSV file is streamed through Arrow's CSV reader, which numbers the rows as
     they are parsed; numbering them in SQL (``ROW_NUMBER() OVER ()``) made the engine keep
-    the whole file in order and doubled the cost of a Bronze load (measured: 58 s against
-    30 s to land 49M order lines). A Parquet file's rows are numbered by DuckDB's
-    ``file_row_number``. Each ``load()`` opens the files again, so a loaded table can be read
-    by one query; the nodes that read raw files read them once.
+    the whole file in order and doubled the cost of a Bronze load. A Parquet file's rows are
+    numbered by DuckDB's ``file_row_number``. Each ``load()`` opens the files again, so a loaded
+    table can be read by one query; the nodes that read raw files read them once.
 
     On Snowflake the files are staged with ``PUT`` and landed with ``COPY INTO`` a temporary
     table (``snowflake_landing``: the same file format and lineage as the bootstrap script
