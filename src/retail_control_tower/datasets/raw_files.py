@@ -302,8 +302,5 @@ def _numbered_batches(path: Path, names: list[str], reads: FileReads) -> Iterato
 
 def _sha256(path: Path) -> str:
     """The file's content fingerprint; streaming, so any size fits in memory."""
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        while chunk := handle.read(8 * 1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
