@@ -154,6 +154,13 @@ LEGACY_VARIANT, ORACLE_VARIANT = "legacy_rfm", "oracle"
 BASELINES = {LEGACY_VARIANT: "#627d98", ORACLE_VARIANT: "#9fb3c8"}  # the lines a champion is compared with, and their colours
 
 
+def realised_line(realised: pd.DataFrame) -> pd.Series:
+    """The line each realised row belongs to: "<variant> v<version>" for the champion's scores; the
+    legacy rule and the oracle by name alone, since they do not depend on the champion's version."""
+    variant = realised["VARIANT"].astype(str)
+    return variant.where(variant.isin(list(BASELINES)), variant + " v" + realised["MODEL_VERSION"].astype(str))
+
+
 def realised_performance_figure(realised: pd.DataFrame, metric: str) -> go.Figure:
     """One metric of ML.MODEL_PERFORMANCE_REALISED over SCORE_DATE: one line per champion model
     version ("<variant> v<version>"), the legacy rule and the oracle as their own lines, and each
@@ -164,9 +171,7 @@ def realised_performance_figure(realised: pd.DataFrame, metric: str) -> go.Figur
     if rows.empty:
         raise ValueError(f"metric {metric!r} not found in the realised performance table")
     rows["SCORE_DATE"] = pd.to_datetime(rows["SCORE_DATE"])
-    baseline = rows["VARIANT"].isin([LEGACY_VARIANT, ORACLE_VARIANT])
-    # The legacy rule and the oracle do not depend on the champion's version: one line each.
-    rows["LINE"] = rows["VARIANT"].astype(str).where(baseline, rows["VARIANT"].astype(str) + " v" + rows["MODEL_VERSION"].astype(str))
+    rows["LINE"] = realised_line(rows)
     if "COMPUTED_AT" in rows:
         rows = rows.sort_values("COMPUTED_AT", kind="stable")
     rows = rows.drop_duplicates(["LINE", "SCORE_DATE"], keep="last").sort_values("SCORE_DATE", kind="stable")

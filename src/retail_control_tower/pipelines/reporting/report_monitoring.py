@@ -44,16 +44,15 @@ def _realised(realised: pd.DataFrame, drift: pd.DataFrame) -> dict | None:
     latest_date = dates.max()
     rows = _latest(realised[dates == latest_date], ["MODEL_VERSION", "VARIANT", "METRIC"], "COMPUTED_AT")
     baseline = rows["VARIANT"].isin(list(plots.BASELINES))
-    rows = rows.assign(LINE=rows["VARIANT"].astype(str).where(
-        baseline, rows["VARIANT"].astype(str) + " v" + rows["MODEL_VERSION"].astype(str)))
+    rows = rows.assign(LINE=plots.realised_line(rows))
     metrics = _metrics(rows)
     wide = rows.pivot_table(index="LINE", columns="METRIC", values="VALUE", aggfunc="last").reindex(columns=metrics)
     sizes = rows.groupby("LINE")[[c for c in ("N", "EVENTS") if c in rows]].max()
     champion_lines = list(pd.unique(rows.loc[~baseline, "LINE"]))
     expected = rows[~baseline].pivot_table(index="LINE", columns="METRIC", values="EXPECTED", aggfunc="last")
     expected = expected.reindex(columns=metrics).rename(index=lambda line: f"{line} expected (holdout)")
-    order = champion_lines + [f"{line} expected (holdout)" for line in champion_lines if f"{line} expected (holdout)" in expected.index]
-    order += [line for line in plots.BASELINES if line in wide.index]
+    order = [*champion_lines, *(line for line in expected.index if line.removesuffix(" expected (holdout)") in champion_lines),
+             *(line for line in plots.BASELINES if line in wide.index)]
     frame = pd.concat([wide.join(sizes), expected]).reindex(order).rename_axis("LINE").reset_index()
     number = {m: (lambda v: Cell("–" if missing(v) else f"{float(v):.3f}", numeric=True)) for m in metrics}
     headers = {"LINE": "scores", **{m: m for m in metrics}, "N": "N", "EVENTS": "events"}
