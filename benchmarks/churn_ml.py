@@ -51,13 +51,13 @@ def prepare(data_dir: Path, scale: dict, env: dict[str, str], reuse: bool) -> No
 
 def _champion_scores(data_dir: Path, holdout: pd.DataFrame) -> tuple[str, str, pd.Series]:
     """The champion, loaded from the MLflow registry as scoring loads it, on ``holdout``."""
-    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    from retail_control_tower.datasets.mlflow_registry import MlflowModelRegistryDataset
+    os.environ.update(MLFLOW_DISABLE_TELEMETRY="true", RCT_DATA_DIR=str(data_dir))
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
 
-    champion = MlflowModelRegistryDataset(
-        tracking_uri=f"sqlite:///{data_dir / '06_models' / 'mlflow.db'}", model_name="retail_churn",
-        experiment_name="retail_churn", artifact_location=str(data_dir / "06_models" / "mlartifacts"), alias="champion",
-    ).load()
+    bootstrap_project(PROJECT)
+    with KedroSession.create(project_path=PROJECT) as session:
+        champion = session.load_context().catalog.load("champion_model")
     if champion is None:
         sys.exit("no champion was promoted")
     return champion.variant, champion.version, pd.Series(champion.model.predict_proba(holdout)[:, 1], index=holdout.index)
