@@ -115,6 +115,7 @@ def test_the_section_shows_realised_performance_drift_and_the_signal(warehouse):
     assert "4 score date(s) measured; the latest, 2026-10-31" in section
     assert re.search(r"stable<b>1</b>.*watch<b>1</b>.*act<b>1</b>", section)
     assert section.index("RECENCY_DAYS") < section.index("CHURN_PROBABILITY")
+    assert "<td>RECENCY_DAYS</td><td class=\"num\">0.310</td>" in section  # PSI to three decimals
     assert section.count("class=\"plotly-graph-div\"") == len(METRICS) + 1  # a chart per metric and the heat-map
     assert "No data yet" not in section
     # The kedro-viz figures stay the report's FIGURE_KEYS; the monitoring ones are in the page.

@@ -15,6 +15,11 @@ REALISED_METRICS = ("roc_auc", "pr_auc", "lift_at_10", "ece", "brier")
 DRIFT_STATUSES = ("stable", "watch", "act")
 
 
+def _three_decimals(value: object) -> Cell:
+    """Metrics and PSI to the third decimal, so a column's values line up and compare at a glance."""
+    return Cell("–" if missing(value) else f"{float(value):.3f}", numeric=True)
+
+
 def _metrics(realised: pd.DataFrame) -> list[str]:
     present = set(realised["METRIC"].astype(str))
     return [m for m in REALISED_METRICS if m in present] + sorted(present - set(REALISED_METRICS))
@@ -54,7 +59,7 @@ def _realised(realised: pd.DataFrame, drift: pd.DataFrame) -> dict | None:
     order = [*champion_lines, *(line for line in expected.index if line.removesuffix(" expected (holdout)") in champion_lines),
              *(line for line in plots.BASELINES if line in wide.index)]
     frame = pd.concat([wide.join(sizes), expected]).reindex(order).rename_axis("LINE").reset_index()
-    number = {m: (lambda v: Cell("–" if missing(v) else f"{float(v):.3f}", numeric=True)) for m in metrics}
+    number = dict.fromkeys(metrics, _three_decimals)
     headers = {"LINE": "scores", **{m: m for m in metrics}, "N": "N", "EVENTS": "events"}
     later = 0
     if not drift.empty:
@@ -75,7 +80,7 @@ def _drift(drift: pd.DataFrame) -> dict | None:
     flagged = rows[status.isin(["watch", "act"])].sort_values("PSI", ascending=False)
     headers = {"FEATURE": "feature", "PSI": "PSI", "STATUS": "status", "N": "N"}
     return {"latest_date": fmt(latest_date), "dates": int(dates.nunique()), "cards": counts,
-            "flagged": table(flagged, headers, formats={"STATUS": badge}) if not flagged.empty else None}
+            "flagged": table(flagged, headers, formats={"STATUS": badge, "PSI": _three_decimals}) if not flagged.empty else None}
 
 
 def _signal(signal: pd.DataFrame) -> dict | None:
