@@ -35,6 +35,18 @@ def test_after_bronze_runs_silver_to_reporting_without_bronze_or_training():
     assert order.index("require_champion") > order.index("build_report")
 
 
+def test_a_run_of_after_bronze_or_ingest_alone_loads_what_it_needs():
+    """`kedro run --pipelines after_bronze` loads only the packages it names (Kedro's filter)."""
+    bootstrap_project(PROJECT)
+    expected = {name: _names(name) for name in ("after_bronze", "ingest")}
+    try:
+        for name, nodes in expected.items():
+            pipelines.set_requested([name])
+            assert {node.name for node in pipelines[name].nodes} == nodes
+    finally:
+        pipelines.set_requested(None)
+
+
 def test_every_stage_node_is_named_in_its_pipeline_module_with_the_table_it_writes():
     """``grep apply_silver_order_items`` finds the node in one step, and the module says which table it writes."""
     bootstrap_project(PROJECT)

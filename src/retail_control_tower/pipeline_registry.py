@@ -2,7 +2,8 @@
 
 The ingest stages are pipelines of their own (``bronze``, ``silver``, ``model``, ``gold``;
 ``ingest`` is the four), and ``after_bronze`` is everything a change in Bronze calls for:
-Silver → MODEL → GOLD → dq → features → scoring → reporting (no training).
+Silver → MODEL → GOLD → dq → features → scoring → reporting (no training). Both are packages of
+``pipelines/`` that sum the others, since ``kedro run --pipelines X`` loads only the package X.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from retail_control_tower.pipelines.scoring.pipeline import champion_check
 # Pipelines that make up a normal run, in data-flow order. ``generate`` only writes
 # synthetic raw files and is run explicitly (``make run`` does it when data/01_raw is empty).
 DEFAULT_PIPELINES = ("ingest", "dq", "features", "train_eval", "scoring", "monitoring", "reporting", "publish")
-AFTER_BRONZE = ("silver", "model", "gold", "dq", "features", "scoring", "reporting")
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -33,7 +33,4 @@ def register_pipelines() -> dict[str, Pipeline]:
     if "publish" in pipelines and "scoring" in pipelines and "reporting" in pipelines:
         default = (default - publish_readiness()) + publish_readiness(in_full_run=True)
     pipelines["__default__"] = default
-    if all(name in pipelines for name in AFTER_BRONZE):
-        after_bronze = sum((pipelines[name] for name in AFTER_BRONZE), Pipeline([]))
-        pipelines["after_bronze"] = (after_bronze - champion_check()) + champion_check("control_tower_report")
     return pipelines
