@@ -272,3 +272,11 @@ def test_the_report_node_reads_its_periods_from_parameters():
     settings = ReportSettings.from_params(params["reporting"]["report"], params["features"]["churn_window_days"],
                                           params["monitoring"]["drift"])
     assert settings == SETTINGS
+
+
+def test_text_inside_figures_cannot_close_their_script(full):
+    # Figures are inserted as ready HTML (their <script> runs them), so what data puts in them --
+    # a variant's name in a trace -- must reach the page escaped by plotly.
+    deciles = full.deciles.assign(VARIANT=full.deciles["VARIANT"].where(full.deciles["VARIANT"] != "logreg", XSS))
+    page = render_report(_data(deciles=deciles))
+    assert XSS not in page and page.count("plotly-graph-div") == 2  # decile lift, cumulative gains
