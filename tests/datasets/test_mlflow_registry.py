@@ -13,15 +13,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 from kedro.io import DatasetError
+from kedro_mlflow.io.models import MlflowModelRegistryDataset
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-
-from kedro_mlflow.io.models import MlflowModelRegistryDataset
-from mlflow.exceptions import MlflowException
 
 from retail_control_tower.datasets.mlflow_registry import REGISTRY_COLUMNS, AliasedModelDataset, ModelVersionsDataset
 from retail_control_tower.ml import publication as mlflow_record
@@ -144,7 +142,7 @@ def test_publications_register_versions_and_move_the_aliases(tmp_path, store, fr
 
     # An empty store: no champion yet (where kedro-mlflow's own dataset fails), an empty registry
     # with the full set of columns.
-    with pytest.raises(Exception, match="retail_churn"):
+    with pytest.raises(DatasetError, match="retail_churn"):
         MlflowModelRegistryDataset(model_name="retail_churn", alias="champion", flavor="mlflow.sklearn").load()
     assert champion.load() is None
     assert not champion.exists()
