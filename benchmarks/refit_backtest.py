@@ -270,17 +270,23 @@ def report(per_date: pd.DataFrame, draws: dict, params: dict, confidence: float)
 
     better = [m for m in (chosen, "brier") if significant(by_metric[m], True)]
     worse = [line["metric"] for line in lines if significant(line, False)]
-    verdict = "wins" if better and not worse else "loses" if worse and not better else "does not win (mixed)" if worse else "does not win (no measurable difference)"
+    if better and not worse:
+        verdict = "wins"
+    elif worse:
+        verdict = "does not win (mixed)" if better else "loses"
+    else:
+        verdict = "does not win (no measurable difference)"
     within = {m: int((per_date[f"ece_{m}"] <= per_date[f"ece_limit_{m}"]).sum()) for m in ("validated", "refit")}
     print(f"\nselection metric: {chosen}" + (f" (lift@10% saturated: {by_metric['lift_at_10']['validated']:.3f} of a ceiling "
           f"{ceiling:.3f})" if chosen != rule["metric"] else ""))
     print(f"ECE within the calibration limit on: validated {within['validated']}/{len(per_date)}, refit {within['refit']}/{len(per_date)} dates")
     print(f"refit's gain in {chosen} {'meets' if gain['mean'] >= needed and gain['low'] > 0 else 'does not meet'} the bar to "
           f"replace a champion (promotion.min_gain {needed}, CI above 0)")
-    print(f"\nVERDICT: refit {verdict} by {chosen} {gain['mean']:+.4f} ({confidence:.0%} CI [{gain['low']:+.4f}, "
+    print(f"\nVERDICT: refit {verdict}: {chosen} {gain['mean']:+.4f} ({confidence:.0%} CI [{gain['low']:+.4f}, "
           f"{gain['high']:+.4f}], better on {gain['better_on']}/{len(per_date)} dates) and Brier {by_metric['brier']['mean']:+.5f} "
           f"([{by_metric['brier']['low']:+.5f}, {by_metric['brier']['high']:+.5f}], better on {by_metric['brier']['better_on']}/"
           f"{len(per_date)}); significantly better on {', '.join(better) or 'neither'}, significantly worse on {', '.join(worse) or 'nothing'}")
+
 
 if __name__ == "__main__":
     main()
