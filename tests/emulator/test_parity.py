@@ -25,7 +25,7 @@ from fixtures import Engine, clean_environ, connect, emulator, end_sessions  # n
 import parity
 
 GENERATE = "synthetic.customers=100,synthetic.stores=3,synthetic.products=20,synthetic.history_days=540,synthetic.target_order_lines=3000"
-DEFAULT = ("ingest", "dq", "features", "train_eval", "scoring", "reporting")
+DEFAULT = ("ingest", "dq", "features", "train_eval", "scoring", "monitoring", "reporting")
 
 
 def _ago(days: float) -> str:

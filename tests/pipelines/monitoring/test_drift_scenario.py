@@ -79,8 +79,8 @@ def test_after_the_drift_drift_and_realised_performance_show_it_and_the_signal_f
     assert recommended is True and "mean realised ECE" in reason and "at 'act' drift" in reason, reason
     [alert] = [text for text in ws.alerts if "Retraining recommended" in text]
     assert reason.split(";")[0][:60] in alert
-    view = ws.rows("SELECT DISTINCT RETRAINING_RECOMMENDED, SIGNAL_RUN_ID, DRIFT_RUN_ID FROM REPORTING.V_MODEL_MONITORING")
-    assert view == [(True, latest_run, latest_run)]
+    view = ws.rows("SELECT DISTINCT RETRAINING_RECOMMENDED, RUN_ID, DRIFT_SCORE_DATE, DRIFT_ACT > 0 FROM REPORTING.V_MODEL_MONITORING")
+    assert [(r, run, str(day), act) for r, run, day, act in view] == [(True, latest_run, "2026-10-31", True)]
     # and the weekly training job would train
     assert ws.gate[True][0] is True and ws.gate[True][1].startswith(f"retraining recommended for v1 by run {latest_run}")
     assert ws.gate[False] == (True, "training on schedule: only_when_recommended is off")

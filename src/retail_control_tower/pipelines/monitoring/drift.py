@@ -43,6 +43,12 @@ def model_features(model: Any, available: list[str]) -> list[str]:
     return features or [c for c in available if c not in NOT_FEATURES]
 
 
+def _as_numbers(table: ir.Table, columns: list[str]) -> ir.Table:
+    """The columns, every numeric one as float64: a NUMBER column reaches pandas as Decimal
+    objects from Snowflake and would otherwise be binned as categories."""
+    return table.select(*[table[c].cast("float64").name(c) if table[c].type().is_numeric() else table[c] for c in columns])
+
+
 def _holdout_date(model_metrics: ir.Table | None, champion: RegisteredModel) -> Any:
     if model_metrics is None:
         return None
@@ -76,9 +82,9 @@ def model_drift(
             features.CHURNED.notnull() & features.SNAPSHOT_DATE.between(ibis.literal(window[0]), ibis.literal(window[1]))
         )
         if params.get("reference_snapshots"):
-            dates = reference.select("SNAPSHOT_DATE").distinct().order_by(ibis.desc("SNAPSHOT_DATE")).limit(params["reference_snapshots"])
-            reference = reference.semi_join(dates, "SNAPSHOT_DATE")
-        now, before = current.select(*columns).to_pandas(), reference.select(*columns).to_pandas()
+            dates = sorted(reference.select("SNAPSHOT_DATE").distinct().to_pyarrow()["SNAPSHOT_DATE"].to_pylist())
+            reference = reference.filter(reference.SNAPSHOT_DATE.isin(dates[-params["reference_snapshots"]:]))
+        now, before = _as_numbers(current, columns).to_pandas(), _as_numbers(reference, columns).to_pandas()
         bins, epsilon = params["bins"], params["epsilon"]
         measured = [(c, feature_psi(before[c], now[c], bins, epsilon), len(now)) for c in columns]
         holdout_date = _holdout_date(model_metrics, champion)

@@ -5,8 +5,9 @@ backfill scores the champion (and the legacy rule) as of past snapshot dates, po
 ML.CUSTOMER_FEATURES, into ML.CUSTOMER_CHURN_SCORE_BACKFILL, so realised performance is known at
 once. By default the dates are the labelled snapshots after the champion's training window
 (ML.MODEL_REGISTRY.TRAINING_WINDOW): out of sample. ``monitoring.backfill.dates`` names others.
-Backfilled scores live in their own table: ML.CUSTOMER_CHURN_SCORE (and the views of its latest
-score date) never sees them, and a date that was really scored keeps its real scores.
+Backfilled scores live in their own table, rebuilt by every run: ML.CUSTOMER_CHURN_SCORE (and
+the views of its latest score date) never sees them, and a date that was really scored keeps its
+real scores. Their realised metrics stay in ML.MODEL_PERFORMANCE_REALISED.
 
 **Realised metrics.** Every score date of ML.CUSTOMER_CHURN_SCORE(_LEGACY) and of the backfill
 whose churn window has elapsed is labelled from MODEL.FCT_ORDER_LINE in the warehouse (churned =

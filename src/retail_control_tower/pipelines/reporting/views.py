@@ -183,11 +183,10 @@ def v_model_monitoring(realised: ir.Table, drift: ir.Table, signal: ir.Table) ->
     row per score date, model version, variant and metric, IS_LATEST_SCORE_DATE on each model
     version's and variant's latest), each row carrying the drift summary of the latest run of
     ML.MODEL_DRIFT (features at 'act' / 'watch', the largest PSI and its feature, the score's
-    PSI) and the latest ML.RETRAINING_SIGNAL. Before any realised metric, one row with the drift
-    summary and the signal only."""
+    PSI) and the latest ML.RETRAINING_SIGNAL (RUN_ID and DECIDED_AT are the signal's run and
+    time). Before any realised metric, one row with the drift summary and the signal only."""
     latest_drift = latest_run(drift, "COMPUTED_AT")
     summary = latest_drift.aggregate(
-        DRIFT_RUN_ID=latest_drift.RUN_ID.max(),
         DRIFT_SCORE_DATE=latest_drift.SCORE_DATE.max(),
         DRIFT_MEASURES=latest_drift.count(),
         DRIFT_ACT=(latest_drift.STATUS == "act").cast("int64").sum(),
@@ -197,21 +196,21 @@ def v_model_monitoring(realised: ir.Table, drift: ir.Table, signal: ir.Table) ->
         SCORE_PSI=latest_drift.PSI.max(where=latest_drift.FEATURE == "CHURN_PROBABILITY"),
     )
     decided = signal.aggregate(
-        SIGNAL_RUN_ID=signal.RUN_ID.argmax(signal.DECIDED_AT),
+        RUN_ID=signal.RUN_ID.argmax(signal.DECIDED_AT),
         SIGNAL_MODEL_VERSION=signal.MODEL_VERSION.argmax(signal.DECIDED_AT),
         RETRAINING_RECOMMENDED=signal.RECOMMENDED.argmax(signal.DECIDED_AT),
         RETRAINING_REASON=signal.REASON.argmax(signal.DECIDED_AT),
-        SIGNAL_DECIDED_AT=signal.DECIDED_AT.max(),
+        DECIDED_AT=signal.DECIDED_AT.max(),
     )
     series = ["MODEL_NAME", "MODEL_VERSION", "VARIANT"]
     newest = realised.group_by(series).aggregate(LATEST_SCORE_DATE=realised.SCORE_DATE.max())
-    metrics = realised.inner_join(newest, series)
+    metrics = realised.drop("RUN_ID").inner_join(newest, series)
     metrics = metrics.mutate(IS_LATEST_SCORE_DATE=metrics.SCORE_DATE == metrics.LATEST_SCORE_DATE).drop("LATEST_SCORE_DATE")
     state = summary.cross_join(decided)
     joined = state.left_join(metrics, ibis.literal(True))
     return joined.select(
         "SCORE_DATE", "MODEL_NAME", "MODEL_VERSION", "VARIANT", "METRIC", "VALUE", "EXPECTED", "N", "EVENTS",
-        "IS_LATEST_SCORE_DATE", "COMPUTED_AT", "DRIFT_RUN_ID", "DRIFT_SCORE_DATE", "DRIFT_MEASURES", "DRIFT_ACT",
-        "DRIFT_WATCH", "DRIFT_MAX_PSI", "DRIFT_MAX_PSI_FEATURE", "SCORE_PSI", "SIGNAL_RUN_ID", "SIGNAL_MODEL_VERSION",
-        "RETRAINING_RECOMMENDED", "RETRAINING_REASON", "SIGNAL_DECIDED_AT",
+        "IS_LATEST_SCORE_DATE", "COMPUTED_AT", "DRIFT_SCORE_DATE", "DRIFT_MEASURES", "DRIFT_ACT", "DRIFT_WATCH",
+        "DRIFT_MAX_PSI", "DRIFT_MAX_PSI_FEATURE", "SCORE_PSI", "SIGNAL_MODEL_VERSION", "RETRAINING_RECOMMENDED",
+        "RETRAINING_REASON", "RUN_ID", "DECIDED_AT",
     )
