@@ -72,8 +72,7 @@ def test_the_oracle_is_kept_apart_from_the_raw_input(warehouse_after_a_run):
 def test_run_everything_after_a_bronze_change(warehouse_after_a_run):
     ws = warehouse_after_a_run
     before = ws.count("GOLD.SALES_DAILY")
-    ws.run("ingest", from_nodes=[f"quarantine_{entity}" for entity in ENTITIES])
-    ws.run("dq")
+    ws.run("after_bronze")
     assert ws.count("GOLD.SALES_DAILY") == before
     assert ws.scalar("SELECT COUNT(*) FROM OPS.DQ_GATE") == 2
 

@@ -18,6 +18,7 @@ from retail_control_tower.datasets import snowflake_landing
 from retail_control_tower.pipelines.bronze.nodes import bronze_schema
 from retail_control_tower.pipelines.dq import checks
 from retail_control_tower.pipelines.silver import nodes as silver
+from retail_control_tower.pipelines.silver.profile import profile_batches
 from retail_control_tower.settings import CONFIG_LOADER_ARGS
 
 RUN = {"run_id": "2026-11-26T10.00.00.000Z", "env": "test", "started_at": datetime(2026, 11, 26, 10, 0, 0)}
@@ -47,9 +48,11 @@ def _silver(contract: dict, event_dates: dict, quantities: list[str]):
     bronze = con.create_table("bronze", ibis.memtable(pa.Table.from_pylist(rows, schema=schema.to_pyarrow())))
     orders = con.create_table("orders", ibis.memtable({"ORDER_ID": ["O1"]}))
     no_products = con.create_table("products", schema=ibis.schema({"PRODUCT_ID": "string", "LIST_PRICE": "decimal(18, 2)"}))
-    tables = {"SILVER_ORDERS": orders, "BRONZE_ORDERS": orders, "SILVER_PRODUCTS": no_products, "BRONZE_PRODUCTS": no_products}
-    quarantine = con.create_table("quarantine", silver.quarantine_batch(bronze, None, None, RUN, spec, event_dates, contract, **tables))
-    applied = silver.apply_silver(bronze, None, quarantine, spec, event_dates)
+    tables = {"SILVER_ORDERS": orders, "SILVER_PRODUCTS": no_products}
+    batch = profile_batches({"order_items": spec}, BRONZE_ORDER_ITEMS=bronze, prior_SILVER_ORDER_ITEMS=None, prior_SILVER_ORDER_ITEMS_QUARANTINE=None)
+    batch = {**batch["order_items"], "supplied": {"orders": True, "products": False}}
+    quarantine = con.create_table("quarantine", silver.quarantine_batch(bronze, None, None, RUN, spec, event_dates, contract, batch=batch, **tables))
+    applied = silver.apply_silver(bronze, None, quarantine, spec, event_dates, batch)
     reasons = [tuple(r.values()) for r in con.to_pyarrow(quarantine.select("SOURCE_ROW", "REASON_CODE", "REASON_DETAIL").order_by("SOURCE_ROW")).to_pylist()]
     typed = [tuple(r.values()) for r in con.to_pyarrow(applied.select("LINE_NUMBER", "QUANTITY").order_by("LINE_NUMBER")).to_pylist()]
     return reasons, typed, {n: str(t) for n, t in applied.schema().items() if n not in LINEAGE}

@@ -58,10 +58,7 @@ def test_derived_members_do_not_split_by_case(workspace):
     assert workspace.scalar("SELECT PASSED FROM OPS.DQ_GATE") is True
 
 
-QUARANTINE_NODES = [f"quarantine_{entity}" for entity in ("customers", "products", "stores", "orders", "order_items", "returns")]
-
-
-def test_a_silver_loaded_before_the_rule_is_rebuilt_from_bronze_as_the_readme_says(workspace):
+def test_a_silver_loaded_before_the_rule_is_rebuilt_from_bronze_by_the_stage_pipelines(workspace):
     workspace.write_retailer(small_retailer())
     workspace.run("ingest")
     workspace.write_csv("orders_batch2", [["O5", "C2", "S1", days_ago(0.5), "store"], ["O2", "C2", "S1", days_ago(20), "store"]], entity="orders")
@@ -73,7 +70,7 @@ def test_a_silver_loaded_before_the_rule_is_rebuilt_from_bronze_as_the_readme_sa
 
     for entity in ("CUSTOMERS", "PRODUCTS", "STORES", "ORDERS", "ORDER_ITEMS", "RETURNS"):
         workspace.rows(f"DROP TABLE SILVER.{entity}; DROP TABLE IF EXISTS SILVER.{entity}_QUARANTINE")
-    workspace.run("ingest", from_nodes=QUARANTINE_NODES)
+    workspace.run("silver", "model", "gold")
     workspace.run("dq")
 
     assert {table: workspace.count(f"SILVER.{table}") for table in before} == before

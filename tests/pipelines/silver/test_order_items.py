@@ -13,6 +13,7 @@ from conftest import PROJECT
 from kedro.config import OmegaConfigLoader
 
 from retail_control_tower.pipelines.silver import nodes
+from retail_control_tower.pipelines.silver.profile import profile_batches
 from retail_control_tower.settings import CONFIG_LOADER_ARGS
 
 RUN = {"run_id": "2026-11-26T10.00.00.000Z", "env": "test", "started_at": datetime(2026, 11, 26, 10, 0, 0)}
@@ -50,9 +51,19 @@ def test_order_items_are_typed_checked_against_orders_and_products_and_quarantin
         "silver_products", ibis.memtable({"PRODUCT_ID": ["P1", "P2"], "LIST_PRICE": [Decimal("2.50"), Decimal("8.00")]},
                                          schema={"PRODUCT_ID": "string", "LIST_PRICE": "decimal(18, 2)"}),
     )
-    tables = {"SILVER_ORDERS": orders, "BRONZE_ORDERS": orders, "SILVER_PRODUCTS": products, "BRONZE_PRODUCTS": products}
+    tables = {"SILVER_ORDERS": orders, "SILVER_PRODUCTS": products}
 
-    quarantined = nodes.quarantine_batch(bronze, None, None, RUN, spec, params["event_dates"], params["ingest"]["entities"], **tables)
+    # What profile_silver_batches finds: one load, a repeated key, orders and products supplied.
+    contract = params["ingest"]["entities"]
+    bronze_of = {
+        "orders": _bronze(con, "orders", list(contract["orders"]["columns"]), [("O1", "C1", "S1", "2026-01-01 10:00:00", "")]),
+        "products": _bronze(con, "products", list(contract["products"]["columns"]), [("P1", "Tea", "", "", "1.00", "2.50")]),
+        "order_items": bronze,
+    }
+    priors = {f"prior_SILVER_{e.upper()}{suffix}": None for e in bronze_of for suffix in ("", "_QUARANTINE")}
+    batch = profile_batches({e: contract[e] for e in bronze_of}, **{f"BRONZE_{e.upper()}": t for e, t in bronze_of.items()}, **priors)["order_items"]
+    assert batch == {"keys_repeat": True, "several_loads": False, "loads_to_apply": 1, "supplied": {"orders": True, "products": True, "order_items": True}}
+    quarantined = nodes.quarantine_batch(bronze, None, None, RUN, spec, params["event_dates"], params["ingest"]["entities"], batch=batch, **tables)
     quarantine = con.create_table("order_items_quarantine", quarantined)
     assert [tuple(r.values()) for r in con.to_pyarrow(quarantine.select("SOURCE_ROW", "BUSINESS_KEY", "REASON_CODE", "REASON_DETAIL").order_by("SOURCE_ROW")).to_pylist()] == [
         (3, "O1|3", "OUT_OF_RANGE", "QUANTITY=0 must be > 0"),
@@ -66,7 +77,7 @@ def test_order_items_are_typed_checked_against_orders_and_products_and_quarantin
         {"ORDER_ID": "O1", "LINE_NUMBER": "4", "PRODUCT_ID": "P1", "QUANTITY": "abc", "UNIT_PRICE": "2.50", "DISCOUNT_AMOUNT": "", "PROMO_CODE": ""}
     ]
 
-    applied = nodes.apply_silver(bronze, None, quarantine, spec, params["event_dates"])
+    applied = nodes.apply_silver(bronze, None, quarantine, spec, params["event_dates"], batch)
     assert {name: str(dtype) for name, dtype in applied.select(*columns).schema().items()} == {
         "ORDER_ID": "string", "LINE_NUMBER": "int64", "PRODUCT_ID": "string", "QUANTITY": "int64",
         "UNIT_PRICE": "decimal(18, 2)", "DISCOUNT_AMOUNT": "decimal(18, 2)", "PROMO_CODE": "string",

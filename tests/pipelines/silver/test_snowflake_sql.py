@@ -15,6 +15,7 @@ from sqlglot import exp
 
 from retail_control_tower.contracts import values
 from retail_control_tower.pipelines.silver import nodes as silver
+from retail_control_tower.pipelines.silver.profile import profile_batches
 from retail_control_tower.settings import CONFIG_LOADER_ARGS
 from retail_control_tower.warehouse import snowflake_sql
 
@@ -39,6 +40,14 @@ def _tables(con, params: dict, entity: str) -> dict:
         tables[f"BRONZE_{name.upper()}"] = con.create_table(f"bronze_{name}", schema=ibis.schema(text), overwrite=True)
         tables[f"SILVER_{name.upper()}"] = con.create_table(f"silver_{name}", schema=ibis.schema(typed), overwrite=True)
     return tables
+
+
+def _batch(params: dict, tables: dict, entity: str) -> dict:
+    """What profile_silver_batches says of ``entity``'s batch, from the Bronze tables in ``tables`` (first loads)."""
+    names = [name.removeprefix("BRONZE_") for name in tables if name.startswith("BRONZE_")]
+    entities = {name.lower(): params["ingest"]["entities"][name.lower()] for name in names}
+    priors = {f"prior_SILVER_{name}{suffix}": None for name in names for suffix in ("", "_QUARANTINE")}
+    return profile_batches(entities, **{f"BRONZE_{name}": tables[f"BRONZE_{name}"] for name in names}, **priors)[entity]
 
 
 def _snowflake(expr) -> exp.Expression:
@@ -75,10 +84,11 @@ def test_every_value_is_typed_with_try_cast_on_snowflake(params, entity):
     spec = params["ingest"]["entities"][entity]
     event_dates = {**params["event_dates"], "time_zone": "Europe/Berlin"}
     bronze = tables[f"BRONZE_{entity.upper()}"]
-    quarantine = silver.quarantine_batch(bronze, None, None, RUN, spec, event_dates, params["ingest"]["entities"], **tables)
+    batch = _batch(params, tables, entity)
+    quarantine = silver.quarantine_batch(bronze, None, None, RUN, spec, event_dates, params["ingest"]["entities"], batch=batch, **tables)
     quarantine_tree = _snowflake(quarantine)
     assert _casts_from_text(quarantine_tree, spec) == []
-    applied = silver.apply_silver(bronze, None, con.create_table("q", quarantine, overwrite=True), spec, event_dates)
+    applied = silver.apply_silver(bronze, None, con.create_table("q", quarantine, overwrite=True), spec, event_dates, batch)
     assert _casts_from_text(_snowflake(applied), spec) == []
 
 
@@ -87,8 +97,9 @@ def test_times_with_an_offset_are_converted_to_the_configured_zone_on_snowflake(
     tables = _tables(con, params, "orders")
     spec = params["ingest"]["entities"]["orders"]
     event_dates = {**params["event_dates"], "time_zone": "Europe/Berlin"}
-    quarantine = con.create_table("q", silver.quarantine_batch(tables["BRONZE_ORDERS"], None, None, RUN, spec, event_dates, {}, **tables))
-    tree = _snowflake(silver.apply_silver(tables["BRONZE_ORDERS"], None, quarantine, spec, event_dates))
+    batch = _batch(params, tables, "orders")
+    quarantine = con.create_table("q", silver.quarantine_batch(tables["BRONZE_ORDERS"], None, None, RUN, spec, event_dates, {}, batch=batch, **tables))
+    tree = _snowflake(silver.apply_silver(tables["BRONZE_ORDERS"], None, quarantine, spec, event_dates, batch))
     conversions = list(tree.find_all(exp.ConvertTimezone))
     assert len(conversions) == 1
     # The instant is read with its offset (TIMESTAMP_TZ, not TIMESTAMP_NTZ, which drops it) and
@@ -109,7 +120,8 @@ def test_without_a_zone_an_offset_is_recognised_on_snowflake_as_on_duckdb(params
         "LOAD_ID": ["L1"] * len(sent), "LOADED_AT": [datetime(2026, 1, 1)] * len(sent),
         "SOURCE_FILE": ["orders.csv"] * len(sent), "SOURCE_ROW": list(range(1, len(sent) + 1)),
     }))
-    quarantined = silver.quarantine_batch(bronze, None, None, RUN, spec, params["event_dates"])
+    batch = profile_batches({"orders": spec}, BRONZE_ORDERS=bronze, prior_SILVER_ORDERS=None, prior_SILVER_ORDERS_QUARANTINE=None)["orders"]
+    quarantined = silver.quarantine_batch(bronze, None, None, RUN, spec, params["event_dates"], batch=batch)
     assert sorted(r["ORDER_TS"] for r in con.to_pyarrow(quarantined).to_pylist()) == sorted(
         [sent[0], sent[1], sent[2], sent[3], sent[7]]
     )

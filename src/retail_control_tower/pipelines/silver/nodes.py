@@ -9,7 +9,8 @@ the same node writes:
    load's row per business key, upserted on the key's columns.
 Only the rejected rows are written twice; the batch itself is typed straight from Bronze into
 Silver. (An intermediate table holding the whole typed batch cost a 50M-row write per load.)
-Re-running with nothing new in Bronze quarantines nothing and upserts nothing.
+Re-running with nothing new in Bronze quarantines nothing and upserts nothing. What the plan
+depends on (a repeated key, several loads) is asked once, before, by ``profile.profile_batches``.
 
 Silver holds the typed key columns, not a key joined into one text, which would be an extra
 text column on every row that nothing joins on. The quarantine keeps the joined text
@@ -27,6 +28,7 @@ import ibis
 import ibis.expr.types as ir
 
 from retail_control_tower.pipelines.silver import returns, rules
+from retail_control_tower.pipelines.silver.profile import unapplied
 from retail_control_tower.contracts.values import TEXT_TYPES, business_key, cleaned_columns, typed_columns
 
 LINEAGE = ["LOAD_ID", "LOADED_AT", "SOURCE_FILE", "SOURCE_ROW"]
@@ -39,11 +41,9 @@ def row_hash(values: list[ir.StringValue]) -> ir.IntegerValue:
 
 def unapplied_loads(bronze: ir.Table, *prior_tables: ir.Table | None) -> ir.Table:
     """Bronze rows of loads newer than the newest load already applied (Silver or quarantine)."""
-    applied = [t.select("LOAD_ID") for t in prior_tables if t is not None]
-    if not applied:
+    if all(t is None for t in prior_tables):
         return bronze
-    watermark = ibis.union(*applied).LOAD_ID.max().fill_null("")
-    return bronze.filter(bronze.LOAD_ID > watermark)
+    return bronze.filter(unapplied(bronze, *prior_tables))
 
 
 def evaluate_once(table: ir.Table, name: str) -> ir.Table:
@@ -99,6 +99,8 @@ def quarantine_batch(
     spec: dict[str, Any],
     event_dates: dict[str, Any],
     entities: dict[str, dict] | None = None,
+    *,
+    batch: dict[str, Any],
     **tables: ir.Table,
 ) -> ir.Table:
     """The invalid rows of the unapplied loads, with their raw values as received and the reason.
@@ -107,15 +109,16 @@ def quarantine_batch(
     copy of a business key that a later row of the load repeats (``DUPLICATE_ROW`` when the
     values are the same, ``DUPLICATE_KEY`` when they differ); a return, also when it takes its
     line past the units sold (``returns.exceeding_sold``). ``entities`` is the whole input
-    contract and ``tables`` the Silver and Bronze tables of the entities ``spec`` references
-    (``SILVER_ORDERS``, ``BRONZE_ORDERS``), see ``references_to_check``; for returns also
-    ``SILVER_ORDERS``, the orders' days.
+    contract and ``tables`` the Silver tables of the entities ``spec`` references (``SILVER_ORDERS``),
+    see ``references_to_check``; for returns also ``SILVER_ORDERS``, the orders' days. ``batch`` is
+    the entity's profile (``profile.profile_batches``): whether a key repeats, how many loads, which
+    entities were supplied; it decides the plan, so this node only builds an expression.
     """
-    batch = unapplied_loads(bronze, prior_silver, prior_quarantine)
-    references = rules.references_to_check(spec, entities or {}, tables)
-    checked, broken = _checked(batch, spec, event_dates, run_context, references, tables.get("SILVER_ORDERS"))
+    rows_to_check = unapplied_loads(bronze, prior_silver, prior_quarantine)
+    references = rules.references_to_check(spec, entities or {}, tables, batch["supplied"])
+    checked, broken = _checked(rows_to_check, spec, event_dates, run_context, references, tables.get("SILVER_ORDERS"))
     names = list(spec["columns"])
-    repeated = keys_repeat(batch, spec)
+    repeated = batch["keys_repeat"]
     sold_line = bool(spec.get("sold_line"))
     rows = checked.select(
         "_RULE",
@@ -130,7 +133,7 @@ def quarantine_batch(
     if repeated:
         rows = _duplicates_within_load(rows)
     if sold_line:
-        rows = returns.exceeding_sold(rows, prior_silver, loads_in(batch) > 1)
+        rows = returns.exceeding_sold(rows, prior_silver, batch["several_loads"])
     # Without a repeated key or a return a row is invalid only when it breaks a rule. (Filtering
     # on the rule's number, not on the reason built from it, keeps the scan of a large batch cheap.)
     bad = rows.filter(rows.REASON_CODE.notnull()) if repeated or sold_line else rows.filter(rows._RULE.notnull())
@@ -142,21 +145,6 @@ def quarantine_batch(
         *LINEAGE,
         QUARANTINED_AT=ibis.literal(run_context["started_at"], type="timestamp"),
     )
-
-
-def keys_repeat(batch: ir.Table, spec: dict[str, Any]) -> bool:
-    """Whether any business key occurs more than once in the batch (one small query).
-
-    Ordering rows by key is the costly part of validating a batch (a window that sorts every
-    row with its values); it is only needed when a key
-    repeats.
-    """
-    key = business_key(list(cleaned_columns(batch, spec, spec["key"]).values()))
-    # Distinct 64-bit hashes of the keys, not the keys: counting integers is cheaper than
-    # counting text, and two keys sharing a hash only make the answer "yes" (the ordered
-    # path, which is always correct), never "no" for a batch that does repeat a key.
-    counts = batch.aggregate(ROWS=key.count(), KEYS=key.hash().nunique(where=key.notnull())).to_pyarrow().to_pylist()[0]
-    return counts["ROWS"] > counts["KEYS"]
 
 
 def _duplicates_within_load(rows: ir.Table) -> ir.Table:
@@ -184,7 +172,8 @@ def apply_silver(
     prior_silver: ir.Table | None,
     quarantine: ir.Table,
     spec: dict[str, Any],
-    event_dates: dict[str, Any] | None = None,
+    event_dates: dict[str, Any],
+    batch: dict[str, Any],
 ) -> ir.Table:
     """The rows of the loads newer than Silver's newest that were not quarantined, typed, one per
     business key: the newest load's (upserted on the key's columns). Times with an offset are
@@ -192,19 +181,19 @@ def apply_silver(
 
     ``quarantine`` is the quarantine after this run's rows were appended. A load newer than
     Silver's newest whose rows were all quarantined by an earlier run has nothing left to
-    apply; a load validated by a run that stopped before applying it is applied now.
+    apply; a load validated by a run that stopped before applying it is applied now. ``batch`` is
+    the entity's profile (``profile.profile_batches``): how many loads are newer than Silver's newest.
     """
-    batch = unapplied_loads(bronze, prior_silver)
-    valid = batch.anti_join(quarantine, LINEAGE)
+    valid = unapplied_loads(bronze, prior_silver).anti_join(quarantine, LINEAGE)
     cleaned = evaluate_once(
         valid.select(**cleaned_columns(valid, spec), **{c: valid[c] for c in LINEAGE}),
         "valid",
     )
     rows = cleaned.select(
-        **typed_columns(cleaned, spec, (event_dates or {}).get("time_zone")),
+        **typed_columns(cleaned, spec, event_dates.get("time_zone")),
         **{c: cleaned[c] for c in LINEAGE},
     )
-    if loads_in(batch) <= 1:
+    if batch["loads_to_apply"] <= 1:
         # Copies of a key within one load were quarantined: every key occurs once.
         return rows
     # Several loads (an earlier run stopped before applying its load): the newest load wins.
@@ -213,11 +202,3 @@ def apply_silver(
         order_by=[rows.LOAD_ID.desc(), rows.SOURCE_FILE.desc(), rows.SOURCE_ROW.desc()],
     )
     return rows.filter(ibis.row_number().over(newest) == 0)
-
-
-def loads_in(batch: ir.Table) -> int:
-    """How many loads the batch holds: 0, 1, or 2 for more than one (one small query)."""
-    bounds = batch.aggregate(N=batch.count(), FIRST=batch.LOAD_ID.min(), LAST=batch.LOAD_ID.max()).to_pyarrow().to_pylist()[0]
-    if not bounds["N"]:
-        return 0
-    return 1 if bounds["FIRST"] == bounds["LAST"] else 2

@@ -1,5 +1,7 @@
 """The ``silver`` pipeline: per entity, its Bronze rows validated into a quarantine and the valid
-ones typed into Silver (``nodes.quarantine_batch``, then ``nodes.apply_silver``).
+ones typed into Silver (``nodes.quarantine_batch``, then ``nodes.apply_silver``). First,
+``profile_silver_batches`` (``profile.profile_batches``) asks the warehouse once what the batches
+hold (``silver_batch_<entity>``), so every other Silver node is a pure expression of its inputs.
 
 Node → table:
 
@@ -11,7 +13,7 @@ Node → table:
 - ``quarantine_returns`` → SILVER.RETURNS_QUARANTINE, ``apply_silver_returns`` → SILVER.RETURNS
 
 The rules are the entity's contract (``ingest.entities.<entity>``, see ``contracts.tables``). A
-quarantine node reads the Silver and Bronze tables of every entity loaded before its own
+quarantine node reads the Silver tables of every entity loaded before its own
 (``contracts.ENTITIES``), so a reference the contract declares needs no change here.
 """
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 from kedro.pipeline import Node, Pipeline
 
 from retail_control_tower.contracts import ENTITIES
-from retail_control_tower.pipelines.silver import nodes
+from retail_control_tower.pipelines.silver import nodes, profile
 
 
 def _silver(entity: str, quarantine: str, apply: str) -> list[Node]:
@@ -38,7 +40,8 @@ def _silver(entity: str, quarantine: str, apply: str) -> list[Node]:
                 "spec": spec,
                 "event_dates": "params:event_dates",
                 "entities": "params:ingest.entities",
-                **{f"{layer}_{name}": f"{layer}_{name}" for name in earlier for layer in ("SILVER", "BRONZE")},
+                "batch": f"silver_batch_{entity}",
+                **{f"SILVER_{name}": f"SILVER_{name}" for name in earlier},
             },
             outputs=f"SILVER_{table}_QUARANTINE",
             name=quarantine,
@@ -46,7 +49,7 @@ def _silver(entity: str, quarantine: str, apply: str) -> list[Node]:
         ),
         Node(
             func=nodes.apply_silver,
-            inputs=[f"BRONZE_{table}", f"prior_SILVER_{table}", f"SILVER_{table}_QUARANTINE", spec, "params:event_dates"],
+            inputs=[f"BRONZE_{table}", f"prior_SILVER_{table}", f"SILVER_{table}_QUARANTINE", spec, "params:event_dates", f"silver_batch_{entity}"],
             outputs=f"SILVER_{table}",
             name=apply,
             tags=["silver"],
@@ -54,9 +57,24 @@ def _silver(entity: str, quarantine: str, apply: str) -> list[Node]:
     ]
 
 
+def _profile() -> Node:
+    inputs = {"entities": "params:ingest.entities"}
+    for name in (e.upper() for e in ENTITIES):
+        inputs |= {f"BRONZE_{name}": f"BRONZE_{name}", f"prior_SILVER_{name}": f"prior_SILVER_{name}",
+                   f"prior_SILVER_{name}_QUARANTINE": f"prior_SILVER_{name}_QUARANTINE"}
+    return Node(
+        func=profile.profile_batches,
+        inputs=inputs,
+        outputs={entity: f"silver_batch_{entity}" for entity in ENTITIES},
+        name="profile_silver_batches",
+        tags=["silver"],
+    )
+
+
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
+            _profile(),
             *_silver("customers", quarantine="quarantine_customers", apply="apply_silver_customers"),
             *_silver("products", quarantine="quarantine_products", apply="apply_silver_products"),
             *_silver("stores", quarantine="quarantine_stores", apply="apply_silver_stores"),

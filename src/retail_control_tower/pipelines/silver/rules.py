@@ -99,21 +99,23 @@ def _relative_bounds(table: ir.Table, typed: dict[str, ir.Value], number: int, r
     return rules
 
 
-def references_to_check(spec: dict[str, Any], entities: dict[str, dict], tables: dict[str, ir.Table]) -> dict[int, ir.Table]:
+def references_to_check(
+    spec: dict[str, Any], entities: dict[str, dict], tables: dict[str, ir.Table], supplied: dict[str, bool]
+) -> dict[int, ir.Table]:
     """The references of ``spec`` to check, by number, with the Silver table each must match.
 
     A required entity's keys are always checked, even when its Silver table is empty: with every
     order quarantined, every order line must be quarantined too, not accepted and then dropped
     on the way to the fact. An optional entity is checked when it was supplied, i.e. its Bronze
-    table has rows (one small query): a file whose every row was quarantined still was supplied.
+    table has rows (``supplied``, from the batch profile): a file whose every row was quarantined
+    still was supplied.
     An optional entity never supplied is derived from the facts later: nothing to check.
     """
     checked = {}
     for number, reference in enumerate(spec.get("references", [])):
-        table = reference["entity"].upper()
         required = entities.get(reference["entity"], {}).get("required", False)
-        if required or tables[f"BRONZE_{table}"].limit(1).count().execute() > 0:
-            checked[number] = tables[f"SILVER_{table}"]
+        if required or supplied.get(reference["entity"], False):
+            checked[number] = tables[f"SILVER_{reference['entity'].upper()}"]
     return checked
 
 
