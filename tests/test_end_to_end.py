@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from conftest import PROJECT, release_warehouse_connections, webhook_server
 
-from retail_control_tower.pipelines.ingest.pipeline import ENTITIES
+from retail_control_tower.contracts import ENTITIES
 
 # Enough history for the default churn evaluation: 18 months give 12 labelled month ends
 # (4 CV folds and a holdout, each with training snapshots whose 90-day label window has ended).

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from retail_control_tower.pipelines.features import nodes
-from retail_control_tower.pipelines.ingest.model import dim_date
+from retail_control_tower.pipelines.model.nodes import dim_date
 
 RUN = {"run_id": "run-1", "env": "test", "started_at": datetime(2026, 11, 26, 10, 0, 0)}
 PARAMS = {

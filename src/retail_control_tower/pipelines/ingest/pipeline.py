@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from retail_control_tower.contracts import ENTITIES
 from retail_control_tower.pipelines import bronze, gold, model, silver
-
-__all__ = ["ENTITIES", "create_pipeline"]
 
 
 def create_pipeline(**kwargs) -> Pipeline:
