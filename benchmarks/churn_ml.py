@@ -68,13 +68,13 @@ def _attainable_oracle(holdout: pd.DataFrame) -> pd.Series:
     import yaml
 
     from retail_control_tower.ml.bgnbd import BgNbdParams, p_no_purchase
-    from retail_control_tower.pipelines.train_eval.variants import _btyd_summary
+    from retail_control_tower.ml.estimators import DAYS_PER_PERIOD, btyd_summary
 
     truth = yaml.safe_load((PROJECT / "conf" / "base" / "parameters_generate.yml").read_text())["synthetic"]["sparse"]
-    weeks = 7.0  # the variants fit BG/NBD in weeks
+    weeks = DAYS_PER_PERIOD  # the unit the variants fit BG/NBD in
     params = BgNbdParams(truth["purchase_rate_shape"], truth["purchase_rate_scale_days"] / weeks, truth["dropout_a"], truth["dropout_b"])
     horizon = (pd.to_datetime(holdout.LABEL_WINDOW_END) - pd.to_datetime(holdout.SNAPSHOT_DATE)).dt.days.iloc[0] / weeks
-    return pd.Series(p_no_purchase(params, horizon, *_btyd_summary(holdout)), index=holdout.index)
+    return pd.Series(p_no_purchase(params, horizon, *btyd_summary(holdout)), index=holdout.index)
 
 
 def quality(data_dir: Path, preset: str) -> None:

@@ -35,7 +35,6 @@ from retail_control_tower.ml.estimators import (  # noqa: F401
     LegacyRfmScore,
     signed_log1p,
 )
-from retail_control_tower.ml.estimators import btyd_summary as _btyd_summary  # noqa: F401  (benchmarks/churn_ml.py)
 
 LABEL = "CHURNED"
 KINDS = ("legacy_rfm", "bgnbd", "logistic_regression", "hist_gradient_boosting")
