@@ -24,9 +24,9 @@ def test_ingest_is_its_four_stages_and_each_stage_writes_only_its_layer():
         assert layers <= {stage.upper(), "OPS"}, (stage, layers)
 
 
-def test_after_bronze_runs_silver_to_reporting_without_bronze_or_training():
+def test_after_bronze_runs_silver_to_reporting_and_monitoring_without_bronze_or_training():
     bootstrap_project(PROJECT)
-    expected = set().union(*(_names(name) for name in ("silver", "model", "gold", "dq", "features", "scoring", "reporting")))
+    expected = set().union(*(_names(name) for name in ("silver", "model", "gold", "dq", "features", "scoring", "monitoring", "reporting")))
     after_bronze = _names("after_bronze")
     assert after_bronze == expected
     assert not after_bronze & (_names("bronze") | _names("train_eval"))

@@ -1,6 +1,6 @@
 """The ``after_bronze`` pipeline: all a change in Bronze calls for, without training.
 
-Silver → MODEL → GOLD → dq → features → scoring → reporting, for Bronze loaded by other means
+Silver → MODEL → GOLD → dq → features → scoring → monitoring → reporting, for Bronze loaded by other means
 (``COPY INTO`` on Snowflake, sql/snowflake/03_raw_landing.sql) or a run stopped half-way through
 Silver. A pipeline of its own, so ``kedro run --pipelines after_bronze`` loads just what it needs.
 """
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from retail_control_tower.pipelines import dq, features, gold, model, reporting, scoring, silver
+from retail_control_tower.pipelines import dq, features, gold, model, monitoring, reporting, scoring, silver
 from retail_control_tower.pipelines.scoring.pipeline import champion_check
 
-STAGES = (silver, model, gold, dq, features, scoring, reporting)
+STAGES = (silver, model, gold, dq, features, scoring, monitoring, reporting)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
