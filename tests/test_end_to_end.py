@@ -131,7 +131,8 @@ def test_the_notebook_runs_against_the_warehouse(warehouse_after_a_run, tmp_path
     assert (shown["env"], shown["warehouse"]["read_only"], shown["network"]) == ("notebook", True, [])
     assert shown["months"] >= 8 and shown["views"] == views and all(views.values())
     assert shown["dq"] == views["REPORTING_V_DQ_LATEST"] and shown["scores"] == views["REPORTING_V_LATEST_CHURN_SCORES"] > 300
-    assert shown["champion"] == shown["mlflow"] == [["1", "champion"]]
+    # The version validated on the holdout and its refit, the champion (train_eval.deployment.refit).
+    assert shown["champion"] == [["2", "champion"]] and shown["mlflow"] == [["1", "validated"], ["2", "champion"]]
     assert holder == "a-run-holding-the-lock" and data_after == data and created == set()
 
 
@@ -139,10 +140,11 @@ def test_default_run_trains_registers_a_champion_and_scores_every_eligible_custo
     ws = warehouse_after_a_run
     labelled = ws.scalar("SELECT COUNT(DISTINCT SNAPSHOT_DATE) FROM ML.CUSTOMER_FEATURES WHERE CHURNED IS NOT NULL")
     assert labelled >= 5
-    registry = ws.rows("SELECT MODEL_VERSION, VARIANT, ALIAS, DECISION, MLFLOW_RUN_ID FROM ML.MODEL_REGISTRY")
-    assert len(registry) == 1
-    version, variant, alias, decision, mlflow_run = registry[0]
-    assert (version, alias, decision) == ("1", "champion", "promoted") and variant != "legacy_rfm" and mlflow_run
+    registry = ws.rows("SELECT MODEL_VERSION, VARIANT, ALIAS, DECISION, MLFLOW_RUN_ID, VALIDATED_VERSION FROM ML.MODEL_REGISTRY ORDER BY MODEL_VERSION")
+    assert len(registry) == 2  # the version validated on the holdout, and its refit (train_eval.deployment.refit)
+    (version, variant, alias, decision, mlflow_run, _), refit = registry
+    assert (version, alias, decision) == ("1", "validated", "promoted") and variant != "legacy_rfm" and mlflow_run
+    assert refit[:4] == ("2", variant, "champion", "promoted") and refit[4] not in (None, mlflow_run) and refit[5] == "1"
     variants = {v for (v,) in ws.rows("SELECT DISTINCT VARIANT FROM ML.MODEL_METRICS")}
     assert variants == {"legacy_rfm", "bgnbd", "logreg", "logreg_calibrated", "logreg_calibrated_ext", "hgb_ext", "hgb_calibrated_ext"}
     for baseline in ("legacy_rfm", "bgnbd"):  # the baselines are in every metrics, decile and calibration table
@@ -154,7 +156,7 @@ def test_default_run_trains_registers_a_champion_and_scores_every_eligible_custo
     eligible = ws.scalar("SELECT COUNT(*) FROM ML.CUSTOMER_FEATURES WHERE IS_SCORING")
     assert eligible > 300
     assert ws.rows("SELECT COUNT(*), COUNT(DISTINCT CUSTOMER_ID), ANY_VALUE(MODEL_VERSION), ANY_VALUE(VARIANT) FROM ML.CUSTOMER_CHURN_SCORE") == [
-        (eligible, eligible, "1", variant)
+        (eligible, eligible, "2", variant)
     ]
     assert ws.count("ML.CUSTOMER_CHURN_SCORE_LEGACY") == eligible
     assert (ws.data / "06_models" / "mlflow.db").exists()
@@ -166,15 +168,15 @@ def test_train_eval_and_scoring_each_run_alone_on_an_earlier_run_s_tables(wareho
     metrics_before = ws.count("ML.MODEL_METRICS")
     ws.run("train_eval")
     registry = ws.rows("SELECT MODEL_VERSION, ALIAS, DECISION, REASON FROM ML.MODEL_REGISTRY ORDER BY RECORDED_AT, MODEL_VERSION")
-    assert registry[0][0] == "1" and any(row[0] == "2" for row in registry)
-    second = next(row for row in registry if row[0] == "2")
+    assert registry[0][0] == "1" and any(row[0] == "3" for row in registry)
+    second = next(row for row in registry if row[0] == "3")
     # Same data, same configuration: the new challenger cannot beat the champion by the margin.
     assert second[2] == "not_promoted" and second[1] == "challenger" and "CI" in second[3]
     assert ws.count("ML.MODEL_METRICS") == 2 * metrics_before  # appended, never overwritten
     scored_before = ws.count("ML.CUSTOMER_CHURN_SCORE")
     ws.run("scoring")
     assert ws.count("ML.CUSTOMER_CHURN_SCORE") == scored_before  # the score date was replaced, not duplicated
-    assert ws.rows("SELECT DISTINCT MODEL_VERSION FROM ML.CUSTOMER_CHURN_SCORE") == [("1",)]
+    assert ws.rows("SELECT DISTINCT MODEL_VERSION FROM ML.CUSTOMER_CHURN_SCORE") == [("2",)]
 
 
 def test_the_run_leaves_a_run_log_reporting_views_and_a_report(warehouse_after_a_run):
@@ -187,7 +189,7 @@ def test_the_run_leaves_a_run_log_reporting_views_and_a_report(warehouse_after_a
     health = {row[0]: row[1:] for row in ws.rows("SELECT PIPELINE, LAST_STATUS, LAST_SUCCESS_AT, FRESHNESS_STATUS FROM REPORTING.V_PIPELINE_HEALTH")}
     assert {"ingest", "dq", "features", "train_eval", "scoring", "reporting", "generate"} <= set(health)
     assert health["scoring"][0] == "success" and health["scoring"][1] is not None and health["scoring"][2] == "ok"
-    assert ws.rows("SELECT MODEL_VERSION, ALIAS FROM REPORTING.V_CHAMPION_MODEL") == [("1", "champion")]
+    assert ws.rows("SELECT MODEL_VERSION, ALIAS FROM REPORTING.V_CHAMPION_MODEL") == [("2", "champion")]
     assert ws.scalar("SELECT COUNT(*) FROM REPORTING.V_CUSTOMER_RISK WHERE LEGACY_CHURN_PROBABILITY IS NULL") == 0
     latest_dq = ws.scalar("SELECT RUN_ID FROM OPS.DQ_RESULTS ORDER BY CHECKED_AT DESC LIMIT 1")
     checks = ws.scalar(f"SELECT COUNT(*) FROM OPS.DQ_RESULTS WHERE RUN_ID = '{latest_dq}'")
@@ -220,7 +222,7 @@ def test_smoke_passes_on_a_working_environment(warehouse_after_a_run):
     ws.run("smoke")
     results = (ws.data / "08_reporting" / "smoke_results.csv").read_text()
     assert results.count(",pass,") == 6 and ",fail," not in results
-    assert "champion: version 1" in results and "dropped OPS.SMOKE_" in results
+    assert "champion: version 2" in results and "dropped OPS.SMOKE_" in results
     assert not [t for (t,) in ws.rows("SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'SMOKE_%'")]
 
 

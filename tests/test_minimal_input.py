@@ -11,7 +11,11 @@ from retail_control_tower.pipelines.scoring.nodes import NoChampionError
 
 # A fixed history (judged at its own end), so the outcome does not move with the day the test runs.
 SMALL = {"synthetic": {"customers": 500, "stores": 6, "products": 60, "history_days": 540, "target_order_lines": 25000, "end_date": "2026-10-31"}}
+# The champion as validated on the holdout (no refit): the run without a champion below trains into
+# a fresh registry whose version numbers restart, which a refit's second version would outlive in
+# ML.MODEL_REGISTRY. The refit on this input: tests/pipelines/train_eval/test_refit_deployment.py.
 AS_OF = {"event_dates": {"reference_time": "2026-10-31T23:59:59"}}
+NO_REFIT = {"train_eval": {"deployment": {"refit": False}}}
 OPTIONAL = ("customers", "products", "stores", "returns")
 
 
@@ -28,7 +32,7 @@ def minimal_run(tmp_path_factory):
     workspace.run("generate", params=SMALL)
     for entity in OPTIONAL:
         (workspace.raw / f"{entity}.csv").unlink()
-    workspace.run(params=AS_OF)
+    workspace.run(params={**AS_OF, **NO_REFIT})
     yield workspace
     release_warehouse_connections()
     monkeypatch.undo()

@@ -219,6 +219,54 @@ def test_publications_register_versions_and_move_the_aliases(tmp_path, store, fr
     assert mlflow.get_tracking_uri() == mlflow.get_registry_uri() == uri
 
 
+def _record_with_refit(run: Publication, refit_model, X: pd.DataFrame) -> dict[str, str]:
+    """As train_eval records a promotion with ``deployment.refit`` on: the publication, then the refit."""
+    with mlflow.start_run(run_name="__default__"):
+        logged = mlflow_record.log_variant_runs(run)
+        validated = mlflow_record.register_challenger(run, logged, "retail_churn")
+        mlflow_record.move_aliases(run, "retail_churn", validated)
+        refit = _variant(run.challenger, refit_model, X)
+        lineage = {"validated_version": validated, "validated_run_id": logged[run.challenger].run_id}
+        refit_run = mlflow_record.log_refit_run(run, refit, "2025-03-31..2026-09-30", lineage)
+        version = mlflow_record.register_refit(run, refit, refit_run, "retail_churn", "2025-03-31..2026-09-30", lineage)
+        return {**lineage, "refit_version": version, "refit_run_id": refit_run.run_id,
+                "aliases": mlflow_record.deploy_refit(run, "retail_churn", validated, version)}
+
+
+def test_a_refit_becomes_champion_with_its_lineage_and_the_validated_version_keeps_an_alias(store, frame, models):
+    client, experiment_id, _ = store
+    X, _ = frame
+    registry, champion = ModelVersionsDataset(model_name="retail_churn"), _champion()
+    validated = AliasedModelDataset(dataset={"type": "kedro_mlflow.io.models.MlflowModelRegistryDataset", "model_name": "retail_churn",
+                                             "alias": "validated", "flavor": "mlflow.sklearn"})
+    assert validated.load() is None
+
+    first = _record_with_refit(_publication(models, X, 1, "hgb_calibrated_ext", promote=True), models["logreg_base"], X)
+    assert first["aliases"] == {"validated": "1", "champion": "2"} and first["refit_version"] == "2"
+    rows = registry.load()
+    assert _aliases(rows) == {"1": "validated", "2": "champion"}
+    assert rows.DECISION.tolist() == ["promoted", "promoted"] and rows.VARIANT.tolist() == ["hgb_calibrated_ext"] * 2
+    assert rows.TRAINING_WINDOW.tolist() == ["2025-01-31..2026-06-30", "2025-03-31..2026-09-30"]
+    assert rows.REASON[1] == f"refit of validated version 1 (MLflow run {first['validated_run_id']}) on the labelled snapshots 2025-03-31..2026-09-30; decision 1"
+    assert mlflow_record.version_tag("retail_churn", ["1", "2"], "validated_version") == {"2": "1"}
+    refit_run = client.get_run(first["refit_run_id"])
+    assert refit_run.info.run_name == "hgb_calibrated_ext_refit"
+    assert {k: refit_run.data.tags[k] for k in ("validated_version", "validated_run_id", "training_window", "variant")} == {
+        "validated_version": "1", "validated_run_id": first["validated_run_id"], "training_window": "2025-03-31..2026-09-30",
+        "variant": "hgb_calibrated_ext",
+    }
+    # The champion scores with the refit's model, the validated alias with the holdout's.
+    assert (champion.load().version, validated.load().version) == ("2", "1")
+    np.testing.assert_array_equal(champion.load().model.predict_proba(X), models["logreg_base"].predict_proba(X))
+    np.testing.assert_array_equal(validated.load().model.predict_proba(X), models["hgb_calibrated_ext"].predict_proba(X))
+
+    # A later promotion without a refit: the validated alias of the retired champion's refit goes.
+    _record(_publication(models, X, 2, "logreg_base", promote=True))
+    assert _aliases(registry.load()) == {"1": None, "2": None, "3": "champion"}
+    assert validated.load() is None and champion.load().version == "3"
+    assert registry.load().RETIRED_BY_VERSION.tolist() == [None, "3", None]
+
+
 def test_a_store_that_refuses_a_file_fails_the_record_naming_the_run_and_the_store(tmp_path, store, frame, models, monkeypatch):
     client, experiment_id, uri = store
     X, _ = frame

@@ -1,5 +1,7 @@
 """What a training run records in MLflow: one nested run per variant, a registered version of the
-challenger, and the champion / challenger aliases moved by the promotion decision.
+challenger, and the champion / challenger aliases moved by the promotion decision; after a
+promotion, the refit of the promoted configuration as a run and a version of its own, which takes
+the ``champion`` alias while the version it was validated as keeps ``validated``.
 
 MLflow's tracking and registry URIs and the experiment are kedro-mlflow's (``conf/<env>/mlflow.yml``),
 set up for the Kedro run, which is the parent MLflow run of the variant runs logged here.
@@ -90,18 +92,68 @@ def log_variant_runs(publication: Publication) -> dict[str, LoggedVariant]:
 def register_challenger(publication: Publication, logged: dict[str, LoggedVariant], model_name: str) -> str:
     """A new version of ``model_name`` from the challenger's logged model, tagged with the decision."""
     chosen = next(v for v in publication.variants if v.variant == publication.challenger)
-    run = logged[chosen.variant]
-    tags = {
+    tags = _version_tags(publication, chosen, logged[chosen.variant], publication.training_window)
+    tags["decision"] = "promoted" if publication.promote else "not_promoted"
+    return _register(publication, logged[chosen.variant], model_name, tags)
+
+
+def log_refit_run(publication: Publication, refit: VariantResult, training_window: str, lineage: dict[str, str]) -> LoggedVariant:
+    """The refit as a run nested in the Kedro run's, named ``<variant>_refit``, tagged with its
+    ``training_window`` and ``lineage`` (the validated version and its run)."""
+    try:
+        return _log_variant(refit, publication, {"training_window": training_window, "refit": "true", **lineage},
+                            run_name=f"{refit.variant}_refit")
+    except Exception as error:
+        raise _recording_error(publication, error) from error
+
+
+def register_refit(publication: Publication, refit: VariantResult, logged: LoggedVariant, model_name: str,
+                   training_window: str, lineage: dict[str, str]) -> str:
+    """A new version of ``model_name`` from the refit's logged model, promoted with the decision
+    of the version it was validated as (``lineage``)."""
+    tags = {**_version_tags(publication, refit, logged, training_window), **lineage, "decision": "promoted"}
+    tags["reason"] = (f"refit of validated version {lineage['validated_version']} (MLflow run {lineage['validated_run_id']}) "
+                      f"on the labelled snapshots {training_window}; {publication.reason}")
+    return _register(publication, logged, model_name, tags)
+
+
+def deploy_refit(publication: Publication, model_name: str, validated_version: str, refit_version: str) -> dict[str, str]:
+    """``champion`` to the refit, ``validated`` to the version it was validated as. Returns the
+    aliases as they stand afterwards."""
+    client = mlflow.MlflowClient()
+    try:
+        client.set_registered_model_alias(model_name, "validated", validated_version)
+        client.set_registered_model_alias(model_name, "champion", refit_version)
+        return {alias: str(v) for alias, v in client.get_registered_model(model_name).aliases.items()}
+    except Exception as error:
+        raise _recording_error(publication, error) from error
+
+
+def version_tag(model_name: str, versions: list[str], tag: str) -> dict[str, str]:
+    """Each of ``versions`` that has ``tag`` → its value."""
+    client = mlflow.MlflowClient()
+    found = {}
+    for version in dict.fromkeys(versions):
+        value = client.get_model_version(model_name, version).tags.get(tag)
+        if value is not None:
+            found[version] = value
+    return found
+
+
+def _version_tags(publication: Publication, chosen: VariantResult, run: LoggedVariant, training_window: str) -> dict[str, str]:
+    return {
         "variant": chosen.variant,
         "feature_set": chosen.feature_set,
         "kedro_run_id": publication.kedro_run_id,
         "mlflow_run_id": run.run_id,
         "trained_at": publication.trained_at.isoformat(),
-        "training_window": publication.training_window,
+        "training_window": training_window,
         "decided_at": publication.decided_at.isoformat(),
-        "decision": "promoted" if publication.promote else "not_promoted",
         "reason": publication.reason,
     }
+
+
+def _register(publication: Publication, run: LoggedVariant, model_name: str, tags: dict[str, str]) -> str:
     client = mlflow.MlflowClient()
     try:
         if registered_model(client, model_name) is None:
@@ -113,7 +165,8 @@ def register_challenger(publication: Publication, logged: dict[str, LoggedVarian
 
 
 def move_aliases(publication: Publication, model_name: str, version: str) -> dict[str, str]:
-    """The alias rule: a promoted version becomes ``champion`` (the challenger alias goes, the
+    """The alias rule: a promoted version becomes ``champion`` (the challenger alias goes, and so
+    does ``validated``, which named the version an earlier champion was refitted from; the
     champion it replaces is tagged as retired by it); a version not promoted is the ``challenger``.
     Returns the aliases as they stand afterwards."""
     client = mlflow.MlflowClient()
@@ -123,8 +176,9 @@ def move_aliases(publication: Publication, model_name: str, version: str) -> dic
             client.set_registered_model_alias(model_name, "challenger", version)
         else:
             client.set_registered_model_alias(model_name, "champion", version)
-            if "challenger" in previous:
-                client.delete_registered_model_alias(model_name, "challenger")
+            for alias in ("challenger", "validated"):
+                if alias in previous:
+                    client.delete_registered_model_alias(model_name, alias)
             retired = previous.get("champion")
             if retired is not None and str(retired) != version:
                 client.set_model_version_tag(model_name, str(retired), "retired_by_version", version)
@@ -134,13 +188,15 @@ def move_aliases(publication: Publication, model_name: str, version: str) -> dic
         raise _recording_error(publication, error) from error
 
 
-def _log_variant(variant: VariantResult, publication: Publication) -> LoggedVariant:
+def _log_variant(variant: VariantResult, publication: Publication, extra_tags: dict[str, str] | None = None,
+                 run_name: str | None = None) -> LoggedVariant:
     tags = {key: str(value) for key, value in publication.tags.items()}
     tags.update(kedro_run_id=publication.kedro_run_id, variant=variant.variant,
                 feature_set=variant.feature_set, training_window=publication.training_window)
+    tags.update(extra_tags or {})
     if publication.git_commit:
         tags["git_commit"] = publication.git_commit
-    with mlflow.start_run(run_name=variant.variant, tags=tags, nested=True) as run:
+    with mlflow.start_run(run_name=run_name or variant.variant, tags=tags, nested=True) as run:
         if variant.params:
             mlflow.log_params({key: str(value) for key, value in variant.params.items()})
         values = _metric_values(variant.metrics)

@@ -27,6 +27,7 @@ MODEL_REGISTRY = ibis.schema(
         "RETIRED_BY_VERSION": "string",
         "RUN_ID": "string",
         "RECORDED_AT": "timestamp",
+        "VALIDATED_VERSION": "string",  # a refit: the version evaluated on the holdout that it was refitted from
     }
 )
 

@@ -19,7 +19,10 @@ GENERATE = {"synthetic": {
     "drift": {"start_days_before_end": 210, "region": None, "churn_multiplier": 6.0, "price_change": 0.4},
 }}
 AS_OF = {"event_dates": {"reference_time": "2026-10-31T23:59:59"}}
-BEFORE_THE_DRIFT = {**AS_OF, "features": {"last_snapshot": "2025-12-31"}}
+# The champion as validated on the holdout (no refit): the retraining signal reads the realised
+# performance of the champion's own version, and a refit's backfill is measured under its validated
+# version (pipelines/monitoring/realised.py).
+BEFORE_THE_DRIFT = {**AS_OF, "features": {"last_snapshot": "2025-12-31"}, "train_eval": {"deployment": {"refit": False}}}
 ALERTS = {"alerts": {"enabled": True, "webhooks": [{"name": "drift", "format": "slack", "url_credential": "drift_slack"}]}}
 
 

@@ -49,11 +49,16 @@ def _as_numbers(table: ir.Table, columns: list[str]) -> ir.Table:
     return table.select(*[table[c].cast("float64").name(c) if table[c].type().is_numeric() else table[c] for c in columns])
 
 
-def _holdout_date(model_metrics: ir.Table | None, champion: RegisteredModel) -> Any:
+def _holdout_date(model_metrics: ir.Table | None, champion: RegisteredModel, registry: ir.Table | None = None) -> Any:
+    """The champion's holdout date; a refit's is its validated version's (ML.MODEL_REGISTRY.VALIDATED_VERSION)."""
     if model_metrics is None:
         return None
+    versions = [str(champion.version)]
+    if registry is not None and "VALIDATED_VERSION" in registry.columns:
+        link = registry.filter((registry.MODEL_NAME == champion.model_name) & (registry.MODEL_VERSION == str(champion.version)))
+        versions += [v for v in link.VALIDATED_VERSION.to_pyarrow().to_pylist() if v]
     mine = model_metrics.filter(
-        (model_metrics.SPLIT == "holdout") & (model_metrics.MODEL_VERSION == str(champion.version))
+        (model_metrics.SPLIT == "holdout") & model_metrics.MODEL_VERSION.isin(versions)
         & (model_metrics.MODEL_NAME == champion.model_name)
     )
     return mine.aggregate(D=mine.VALIDATION_DATE.max()).to_pyarrow()["D"][0].as_py()
@@ -87,7 +92,7 @@ def model_drift(
         now, before = _as_numbers(current, columns).to_pandas(), _as_numbers(reference, columns).to_pandas()
         bins, epsilon = params["bins"], params["epsilon"]
         measured = [(c, feature_psi(before[c], now[c], bins, epsilon), len(now)) for c in columns]
-        holdout_date = _holdout_date(model_metrics, champion)
+        holdout_date = _holdout_date(model_metrics, champion, registry)
         latest = scores.filter((scores.SCORE_DATE == ibis.literal(score_date)) & (scores.MODEL_VERSION == str(champion.version)))
         scored = latest.select(SCORE).to_pandas()[SCORE]
         if holdout_date is not None and len(scored):

@@ -23,7 +23,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 realised.backfill_scores,
-                ["ML_CUSTOMER_FEATURES", "champion_model", "ML_MODEL_REGISTRY", "params:scoring", "params:monitoring.backfill", "run_context"],
+                ["ML_CUSTOMER_FEATURES", "champion_model", "ML_MODEL_REGISTRY", "params:scoring", "params:monitoring.backfill", "run_context",
+                 "validated_model"],
                 "ML_CUSTOMER_CHURN_SCORE_BACKFILL",
                 name="backfill_scores",
             ),
@@ -39,6 +40,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "done": "prior_ML_MODEL_PERFORMANCE_REALISED",
                     "oracle": "monitoring_churn_oracle",
                     "run_context": "run_context",
+                    "registry": "ML_MODEL_REGISTRY",
                 },
                 "ML_MODEL_PERFORMANCE_REALISED",
                 name="realised_performance",

@@ -84,10 +84,14 @@ def backfill_scores(
     scoring: dict[str, Any],
     params: dict[str, Any],
     run_context: dict[str, Any],
+    validated: RegisteredModel | None = None,
 ) -> ir.Table:
     """ML.CUSTOMER_CHURN_SCORE_BACKFILL: the champion's and the legacy rule's scores as of each
-    backfill date, each date scored exactly as scoring scores the latest one."""
+    backfill date, each date scored exactly as scoring scores the latest one. A champion refitted
+    on every labelled snapshot (train_eval.deployment.refit) has no out-of-sample date to score:
+    the version it was validated as (alias ``validated``) scores the backfill, under its own version."""
     frames: list[pd.DataFrame] = []
+    champion = validated or champion
     if champion is not None and params["enabled"]:
         for as_of in backfill_dates(features, registry, champion, params):
             snapshot = features.mutate(IS_SCORING=features.SNAPSHOT_DATE == ibis.literal(as_of))
@@ -129,14 +133,18 @@ def labelled_scores(scores: ir.Table, order_lines: ir.Table, snapshots: ir.Table
     return joined.select(*SCORE_COLUMNS, CHURNED=joined.BOUGHT.isnull().cast("int8"))
 
 
-def _expected(model_metrics: ir.Table | None) -> pd.DataFrame:
-    """Each registered model version's holdout metrics (ML.MODEL_METRICS, SPLIT 'holdout')."""
+def _expected(model_metrics: ir.Table | None, registry: ir.Table | None = None) -> pd.DataFrame:
+    """Each registered model version's holdout metrics (ML.MODEL_METRICS, SPLIT 'holdout'); a
+    refit's are those of the version it was validated as (ML.MODEL_REGISTRY.VALIDATED_VERSION)."""
     if model_metrics is None:
         return pd.DataFrame(columns=["MODEL_NAME", "MODEL_VERSION", "METRIC", "EXPECTED"])
     holdout = model_metrics.filter((model_metrics.SPLIT == "holdout") & model_metrics.MODEL_VERSION.notnull())
-    return (
-        holdout.group_by(["MODEL_NAME", "MODEL_VERSION", "METRIC"]).aggregate(EXPECTED=holdout.VALUE.max()).to_pandas()
-    )
+    expected = holdout.group_by(["MODEL_NAME", "MODEL_VERSION", "METRIC"]).aggregate(EXPECTED=holdout.VALUE.max()).to_pandas()
+    if registry is None or "VALIDATED_VERSION" not in registry.columns:
+        return expected
+    links = registry.filter(registry.VALIDATED_VERSION.notnull()).select("MODEL_NAME", "MODEL_VERSION", "VALIDATED_VERSION").distinct().to_pandas()
+    refits = links.merge(expected.rename(columns={"MODEL_VERSION": "VALIDATED_VERSION"}), on=["MODEL_NAME", "VALIDATED_VERSION"])
+    return pd.concat([expected, refits.drop(columns="VALIDATED_VERSION")], ignore_index=True)
 
 
 def _oracle_groups(frame: pd.DataFrame, oracle: pd.DataFrame | None) -> list[tuple[dict[str, Any], pd.DataFrame]]:
@@ -167,10 +175,12 @@ def realised_performance(
     done: ir.Table | None,
     oracle: pd.DataFrame | None,
     run_context: dict[str, Any],
+    registry: ir.Table | None = None,
 ) -> ir.Table:
     """The new rows of ML.MODEL_PERFORMANCE_REALISED: per score date, model version and variant
     (champion, legacy rule, and the synthetic oracle where it exists), each realised metric with
-    the version's holdout value as EXPECTED. ``done`` is the table as it stood before the run."""
+    the version's holdout value as EXPECTED (a refit's: its validated version's, by ``registry``).
+    ``done`` is the table as it stood before the run."""
     labelled = labelled_scores(_all_scores(scores, legacy, backfill), order_lines, snapshots, done)
     frame = labelled.to_pandas()
     frame["SCORE_DATE"] = pd.to_datetime(frame.SCORE_DATE).dt.date
@@ -186,7 +196,7 @@ def realised_performance(
         measured = realised_metrics(group.CHURNED.to_numpy(), group.CHURN_PROBABILITY.to_numpy())
         rows += [{**labels, "METRIC": m, "VALUE": measured[m], "N": measured["n"], "EVENTS": measured["events"]} for m in REALISED_METRICS]
     columns = ["SCORE_DATE", "MODEL_NAME", "MODEL_VERSION", "VARIANT", "METRIC", "VALUE", "N", "EVENTS"]
-    result = pd.DataFrame(rows, columns=columns).merge(_expected(model_metrics), on=["MODEL_NAME", "MODEL_VERSION", "METRIC"], how="left")
+    result = pd.DataFrame(rows, columns=columns).merge(_expected(model_metrics, registry), on=["MODEL_NAME", "MODEL_VERSION", "METRIC"], how="left")
     result = result.assign(
         SCORE_DATE=pd.to_datetime(result.SCORE_DATE),
         VALUE=result.VALUE.astype("float64"),

@@ -98,7 +98,7 @@ def dropped_text(dropped: dict[str, str]) -> str:
     return ", ".join(f"{column} ({why})" for column, why in dropped.items())
 
 
-def _fit(variant: dict[str, Any], params: dict[str, Any], frame: pd.DataFrame, split: Split) -> Any:
+def fit_split(variant: dict[str, Any], params: dict[str, Any], frame: pd.DataFrame, split: Split) -> Any:
     """Uncalibrated variants train on all of the split's training snapshots; calibrated ones
     fit on the earlier ones and calibrate on the latest."""
     calibrated = bool(variant.get("calibration"))
@@ -124,7 +124,7 @@ def _fit_all(frame: pd.DataFrame, params: dict[str, Any], splits: list[Split]) -
     jobs = params.get("fit_jobs") or os.cpu_count() or 1
     with threadpool_limits(limits=params["threads"]):
         fitted = Parallel(n_jobs=jobs, backend="threading")(
-            delayed(_fit)(params["variants"][name], params, frame, split) for name, split in keys.values()
+            delayed(fit_split)(params["variants"][name], params, frame, split) for name, split in keys.values()
         )
     by_key = dict(zip(keys, fitted))
     return {

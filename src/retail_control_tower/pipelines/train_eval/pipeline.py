@@ -1,7 +1,10 @@
 """The ``train_eval`` pipeline: labelled frame → CV and holdout → challenger → decision → MLflow → ML tables.
 
+After a promotion the promoted configuration is refitted on the newest labelled snapshots
+(``refit_promoted``, :mod:`.refit`) and deployed as champion.
+
 All or nothing: the warehouse rows of a run are written only after MLflow has recorded it (its
-variant runs, the registered version, the aliases), and its ML.MODEL_REGISTRY row last. The
+variant runs, the registered versions, the aliases), and its ML.MODEL_REGISTRY rows last. The
 REPORTING views and the report read metrics, deciles and calibration only of runs in the
 registry, so a run that failed half-way shows nowhere.
 """
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from retail_control_tower.pipelines.train_eval import nodes, recording
+from retail_control_tower.pipelines.train_eval import nodes, recording, refit
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -40,7 +43,10 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "publication",
                 name="build_publication",
             ),
-            Node(recording.record_variant_runs, "publication", "variant_runs", name="publish_to_mlflow"),
+            Node(
+                refit.refit_promoted, ["training_frame", "training_config", "promotion_decision"], "refit_model", name="refit_promoted"
+            ),
+            Node(recording.record_variant_runs, ["publication", "refit_model"], "variant_runs", name="publish_to_mlflow"),
             Node(
                 recording.register_challenger,
                 ["publication", "variant_runs", "params:model_registry"],
@@ -54,14 +60,20 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="move_aliases",
             ),
             Node(
+                recording.deploy_refit,
+                ["publication", "refit_model", "variant_runs", "registered_version", "model_aliases", "params:model_registry"],
+                "refit_lineage",
+                name="deploy_refit",
+            ),
+            Node(
                 recording.holdout_diagnostics,
-                ["holdout_evaluation", "run_context", "model_aliases"],
+                ["holdout_evaluation", "run_context", "refit_lineage"],
                 ["ML_MODEL_DECILES", "ML_MODEL_CALIBRATION"],
                 name="holdout_diagnostics",
             ),
             Node(
                 recording.mirror_metrics,
-                ["cv_metrics", "holdout_evaluation", "churn_model_registry", "run_context", "model_aliases"],
+                ["cv_metrics", "holdout_evaluation", "churn_model_registry", "run_context", "refit_lineage"],
                 "ML_MODEL_METRICS",
                 name="mirror_metrics",
             ),
