@@ -190,6 +190,10 @@ def test_the_run_leaves_a_run_log_reporting_views_and_a_report(warehouse_after_a
     assert {"ingest", "dq", "features", "train_eval", "scoring", "reporting", "generate"} <= set(health)
     assert health["scoring"][0] == "success" and health["scoring"][1] is not None and health["scoring"][2] == "ok"
     assert ws.rows("SELECT MODEL_VERSION, ALIAS FROM REPORTING.V_CHAMPION_MODEL") == [("2", "champion")]
+    # The refit champion was not evaluated itself: its holdout figures are its validated version's.
+    validated_auc = ws.scalar("SELECT MAX(VALUE) FROM ML.MODEL_METRICS WHERE MODEL_VERSION = '1' AND SPLIT = 'holdout' AND METRIC = 'roc_auc'")
+    assert validated_auc is not None
+    assert ws.rows("SELECT HOLDOUT_ROC_AUC FROM REPORTING.V_CHAMPION_MODEL") == [(validated_auc,)]
     assert ws.scalar("SELECT COUNT(*) FROM REPORTING.V_CUSTOMER_RISK WHERE LEGACY_CHURN_PROBABILITY IS NULL") == 0
     latest_dq = ws.scalar("SELECT RUN_ID FROM OPS.DQ_RESULTS ORDER BY CHECKED_AT DESC LIMIT 1")
     checks = ws.scalar(f"SELECT COUNT(*) FROM OPS.DQ_RESULTS WHERE RUN_ID = '{latest_dq}'")
@@ -316,8 +320,11 @@ def test_monitoring_measures_every_elapsed_score_date_and_stays_quiet_on_a_stabl
     assert len(pairs) == 5 and all(abs(value - expected) < 1e-9 for value, expected in pairs)
     features = {f for (f,) in ws.rows("SELECT DISTINCT FEATURE FROM ML.MODEL_DRIFT")}
     assert "CHURN_PROBABILITY" in features and {"RECENCY_DAYS", "FREQUENCY", "MONETARY"} <= features
-    [(recommended, reason)] = ws.rows("SELECT RECOMMENDED, REASON FROM ML.RETRAINING_SIGNAL")
-    assert recommended is False and reason.startswith("no rule met"), reason
+    # One signal per run that scored (the default run, then after_bronze's re-scoring): all quiet.
+    signals = ws.rows("SELECT RECOMMENDED, REASON FROM ML.RETRAINING_SIGNAL")
+    assert len(signals) == 2
+    for recommended, reason in signals:
+        assert recommended is False and reason.startswith("no rule met"), reason
     # Backfilled dates stay out of the champion's score table and its latest-date views.
     latest = ws.scalar("SELECT MAX(SCORE_DATE) FROM ML.CUSTOMER_CHURN_SCORE")
     assert ws.rows("SELECT DISTINCT SCORE_DATE FROM REPORTING.V_LATEST_CHURN_SCORES") == [(latest,)]

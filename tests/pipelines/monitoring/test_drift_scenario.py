@@ -19,10 +19,9 @@ GENERATE = {"synthetic": {
     "drift": {"start_days_before_end": 210, "region": None, "churn_multiplier": 6.0, "price_change": 0.4},
 }}
 AS_OF = {"event_dates": {"reference_time": "2026-10-31T23:59:59"}}
-# The champion as validated on the holdout (no refit): the retraining signal reads the realised
-# performance of the champion's own version, and a refit's backfill is measured under its validated
-# version (pipelines/monitoring/realised.py).
-BEFORE_THE_DRIFT = {**AS_OF, "features": {"last_snapshot": "2025-12-31"}, "train_eval": {"deployment": {"refit": False}}}
+# The deployed champion is the refit (the default); its backfill is measured under the version it
+# was validated as, which the signal reads through ML.MODEL_REGISTRY.VALIDATED_VERSION.
+BEFORE_THE_DRIFT = {**AS_OF, "features": {"last_snapshot": "2025-12-31"}}
 ALERTS = {"alerts": {"enabled": True, "webhooks": [{"name": "drift", "format": "slack", "url_credential": "drift_slack"}]}}
 
 
@@ -60,9 +59,13 @@ def test_before_the_drift_the_signal_is_quiet(drifted):
     assert len(before["alerts"]) == 1 and "New churn champion" in before["alerts"][0]
     # the weekly training job would skip this week
     retrain, why = before["gate"]
-    assert retrain is False and why.startswith("retraining not recommended for v1 by run") and reason in why
+    assert retrain is False and why.startswith("retraining not recommended for v2 by run") and reason in why
     # the out-of-sample snapshots after the training window were backfilled and measured at once
-    window_end = drifted.scalar("SELECT SPLIT_PART(TRAINING_WINDOW, '..', 2) FROM ML.MODEL_REGISTRY")
+    # the champion is the refit (v2) of the version validated on the holdout (v1), which scored them
+    assert drifted.rows("SELECT MODEL_VERSION, VALIDATED_VERSION FROM ML.MODEL_REGISTRY ORDER BY 1") == [("1", None), ("2", "1")]
+    window_end = drifted.scalar("SELECT SPLIT_PART(TRAINING_WINDOW, '..', 2) FROM ML.MODEL_REGISTRY WHERE MODEL_VERSION = '1'")
+    backfilled = {version for (day, version, variant, *_) in before["realised"] if variant not in ("legacy_rfm", "oracle") and str(day) < "2025-12-31"}
+    assert backfilled == {"1"}
     dates = {str(d) for (d, _, variant, *_) in before["realised"] if variant not in ("legacy_rfm", "oracle")}
     assert dates and min(dates) > window_end and max(dates) == "2025-12-31"
 
@@ -85,7 +88,7 @@ def test_after_the_drift_drift_and_realised_performance_show_it_and_the_signal_f
     view = ws.rows("SELECT DISTINCT RETRAINING_RECOMMENDED, RUN_ID, DRIFT_SCORE_DATE, DRIFT_ACT > 0 FROM REPORTING.V_MODEL_MONITORING")
     assert [(r, run, str(day), act) for r, run, day, act in view] == [(True, latest_run, "2026-10-31", True)]
     # and the weekly training job would train
-    assert ws.gate[True][0] is True and ws.gate[True][1].startswith(f"retraining recommended for v1 by run {latest_run}")
+    assert ws.gate[True][0] is True and ws.gate[True][1].startswith(f"retraining recommended for v2 by run {latest_run}")
     assert ws.gate[False] == (True, "training on schedule: only_when_recommended is off")
 
 

@@ -67,7 +67,7 @@ def test_realised_metrics_are_those_of_ml_metrics():
     assert (measured["n"], measured["events"]) == (500, int(y.sum()))
 
 
-def _signal(realised_rows, drift_rows):
+def _signal(realised_rows, drift_rows, registry_rows=None):
     import ibis
 
     from retail_control_tower.ml.publication import RegisteredModel
@@ -75,7 +75,10 @@ def _signal(realised_rows, drift_rows):
     champion = RegisteredModel(model_name="retail_churn", version="2", variant="logreg", mlflow_run_id=None, model=None)
     realised = ibis.memtable(pd.DataFrame(realised_rows, columns=["SCORE_DATE", "MODEL_NAME", "MODEL_VERSION", "METRIC", "VALUE", "EXPECTED"]))
     drift = ibis.memtable(pd.DataFrame(drift_rows, columns=["RUN_ID", "MODEL_VERSION", "FEATURE", "PSI", "STATUS"]))
-    return retraining_signal(realised, drift, champion, RULE, RUN).to_pandas().to_dict("records")
+    registry = None
+    if registry_rows is not None:
+        registry = ibis.memtable(pd.DataFrame(registry_rows, columns=["MODEL_NAME", "MODEL_VERSION", "VALIDATED_VERSION"]))
+    return retraining_signal(realised, drift, champion, RULE, RUN, registry).to_pandas().to_dict("records")
 
 
 def test_the_rule_recommends_retraining_for_the_reasons_it_names():
@@ -106,6 +109,21 @@ def test_the_rule_recommends_retraining_for_the_reasons_it_names():
     assert "3 features at 'watch' drift (at least 3)" in moved["REASON"]
     [score] = _signal(good, [("run-1", "2", "CHURN_PROBABILITY", 0.3, "act")])
     assert score["RECOMMENDED"] is True and "the score distribution is at 'act' drift (PSI 0.30" in score["REASON"]
+
+
+def test_a_refit_champion_is_judged_on_its_validated_versions_realised_performance():
+    """The backfill scores past dates with the validated version (v1), which the refit (v2) was
+    fitted from: that evidence counts for the refit, another version's does not."""
+    days = [pd.Timestamp("2026-06-30"), pd.Timestamp("2026-07-31")]
+    poor_v1 = [(day, "retail_churn", "1", "roc_auc", 0.70, 0.82) for day in days]
+    poor_v3 = [(day, "retail_churn", "3", "roc_auc", 0.70, 0.82) for day in days]
+    stable = [("run-1", "2", "RECENCY_DAYS", 0.02, "stable")]
+    refit = [("retail_churn", "1", None), ("retail_churn", "2", "1"), ("retail_churn", "3", None)]
+    [judged] = _signal(poor_v1, stable, refit)
+    assert judged["RECOMMENDED"] is True and "mean realised ROC AUC 0.700" in judged["REASON"]
+    assert _signal(poor_v3, stable, refit)[0]["RECOMMENDED"] is False
+    # without the lineage, v1's rows are another version's
+    assert _signal(poor_v1, stable, [("retail_churn", "2", None)])[0]["RECOMMENDED"] is False
 
 
 def test_no_champion_no_signal_row():

@@ -54,7 +54,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 signal.retraining_signal,
-                ["ML_MODEL_PERFORMANCE_REALISED", "ML_MODEL_DRIFT", "champion_model", "params:monitoring.signal", "run_context"],
+                ["ML_MODEL_PERFORMANCE_REALISED", "ML_MODEL_DRIFT", "champion_model", "params:monitoring.signal", "run_context", "ML_MODEL_REGISTRY"],
                 "ML_RETRAINING_SIGNAL",
                 name="retraining_signal",
             ),

@@ -62,21 +62,35 @@ def _drift_reasons(drift: pd.DataFrame, rule: dict[str, Any]) -> list[str]:
     return reasons
 
 
+def _evidence_versions(champion: RegisteredModel, registry: ir.Table | None) -> list[str]:
+    """The champion's version and, for a refit, the version it was validated as: the backfill
+    scores past dates with the validated one (the refit's training window covers them), and both
+    are the same configuration, so its realised performance is the refit's evidence too."""
+    versions = [str(champion.version)]
+    if registry is not None and "VALIDATED_VERSION" in registry.columns:
+        link = registry.filter((registry.MODEL_NAME == champion.model_name) & (registry.MODEL_VERSION == str(champion.version)))
+        versions += [v for v in link.VALIDATED_VERSION.to_pyarrow().to_pylist() if v and v not in versions]
+    return versions
+
+
 def retraining_signal(
     realised: ir.Table | None,
     drift: ir.Table | None,
     champion: RegisteredModel | None,
     params: dict[str, Any],
     run_context: dict[str, Any],
+    registry: ir.Table | None = None,
 ) -> ir.Table:
-    """This run's ML.RETRAINING_SIGNAL row for the champion (none without a champion)."""
+    """This run's ML.RETRAINING_SIGNAL row for the champion (none without a champion); a refit
+    champion is judged on its validated version's realised performance too (``registry``)."""
     rows = []
     if champion is not None:
         version = str(champion.version)
         mine_realised = pd.DataFrame(columns=["SCORE_DATE", "METRIC", "VALUE", "EXPECTED"])
         if realised is not None:
             mine = realised.filter(
-                (realised.MODEL_NAME == champion.model_name) & (realised.MODEL_VERSION == version)
+                (realised.MODEL_NAME == champion.model_name)
+                & realised.MODEL_VERSION.isin(_evidence_versions(champion, registry))
             )
             mine_realised = mine.select("SCORE_DATE", "METRIC", "VALUE", "EXPECTED").to_pandas()
         mine_drift = pd.DataFrame(columns=["FEATURE", "PSI", "STATUS"])

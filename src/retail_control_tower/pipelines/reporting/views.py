@@ -32,7 +32,11 @@ def v_champion_model(registry: ir.Table, model_metrics: ir.Table) -> ir.Table:
         HOLDOUT_DATE=holdout.VALIDATION_DATE.max(),
         **{f"HOLDOUT_{m.upper()}": holdout.VALUE.max(where=holdout.METRIC == m) for m in HOLDOUT_METRICS},
     )
-    joined = champion.left_join(wide, ["MODEL_NAME", "MODEL_VERSION"])
+    # A refit champion was not evaluated itself: its holdout figures are its validated version's.
+    champion = champion.mutate(_EVALUATED_VERSION=ibis.coalesce(champion.VALIDATED_VERSION, champion.MODEL_VERSION))
+    joined = champion.left_join(
+        wide, [champion.MODEL_NAME == wide.MODEL_NAME, champion._EVALUATED_VERSION == wide.MODEL_VERSION]
+    )
     return joined.select(
         "MODEL_NAME", "MODEL_VERSION", "VARIANT", "FEATURE_SET", "ALIAS", "MLFLOW_RUN_ID", "TRAINED_AT",
         "TRAINING_WINDOW", "DECISION", "REASON", "DECIDED_AT", "RUN_ID", "HOLDOUT_DATE",
