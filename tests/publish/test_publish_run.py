@@ -58,7 +58,7 @@ def test_a_good_run_refreshes_triggers_polls_and_logs_one_row_per_target(publish
         ("power_bi", "RetailControlTower", "success", "Completed", True, True, ws.first_run),
     ]
     assert ws.rows(f"SELECT STATUS, PIPELINES FROM OPS.PIPELINE_RUN_LOG WHERE RUN_ID = '{ws.first_run}'") == [
-        ("success", "ingest,dq,features,train_eval,scoring,reporting,publish")]
+        ("success", "ingest,dq,features,train_eval,scoring,monitoring,reporting,publish")]
     assert len(fakes.power_bi.paths("POST")) == 1 and fakes.power_bi.invalid_bodies == []
     assert len(fakes.alteryx.jobs) == 2
     # publishing came after everything else of the run: the last nodes logged are publish's
