@@ -44,20 +44,22 @@ def prepare(data_dir: Path, scale: dict, env: dict[str, str], reuse: bool) -> No
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
     overrides = ",".join(f"synthetic.{key}={value}" for key, value in scale.items())
-    for step in (["--pipeline", "generate", "--params", overrides], ["--pipeline", "ingest"], ["--pipeline", "dq"]):
+    for step in (["--pipelines", "generate", "--params", overrides], ["--pipelines", "ingest"], ["--pipelines", "dq"]):
         wall, rss = timed([*KEDRO, "run", *step], env)
         print(f"prepare {step[1]:<10} {wall:8.1f} s  {rss:6.2f} GiB peak (not timed against a target)", flush=True)
 
 
 def _champion_scores(data_dir: Path, holdout: pd.DataFrame) -> tuple[str, str, pd.Series]:
-    """The champion, loaded from the MLflow registry as scoring loads it, on ``holdout``."""
+    """The champion as the holdout judged it, loaded from the MLflow registry, on ``holdout``: a
+    refitted champion has been fitted on the holdout's rows, so its validated version is scored."""
     os.environ.update(MLFLOW_DISABLE_TELEMETRY="true", RCT_DATA_DIR=str(data_dir))
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
     bootstrap_project(PROJECT)
     with KedroSession.create(project_path=PROJECT) as session:
-        champion = session.load_context().catalog.load("champion_model")
+        catalog = session.load_context().catalog
+        champion = catalog.load("validated_model") or catalog.load("champion_model")
     if champion is None:
         sys.exit("no champion was promoted")
     return champion.variant, champion.version, pd.Series(champion.model.predict_proba(holdout)[:, 1], index=holdout.index)
@@ -164,7 +166,7 @@ def main() -> None:
 
     total, peak = 0.0, 0.0
     for pipeline in ("features", "train_eval", "scoring"):
-        wall, rss = timed([*KEDRO, "run", "--pipeline", pipeline], env)
+        wall, rss = timed([*KEDRO, "run", "--pipelines", pipeline], env)
         total, peak = total + wall, max(peak, rss)
         print(f"{pipeline:<12} {wall:8.1f} s  {rss:6.2f} GiB peak", flush=True)
         if pipeline == "features":

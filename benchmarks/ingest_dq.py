@@ -90,7 +90,7 @@ def main() -> None:
 
     print(f"scale {args.scale}: {scale}", flush=True)
     if not reuse:
-        gen_wall, gen_rss = timed([*KEDRO, "run", "--pipeline", "generate", "--params", overrides], env)
+        gen_wall, gen_rss = timed([*KEDRO, "run", "--pipelines", "generate", "--params", overrides], env)
     lines = sum(1 for _ in (data_dir / "01_raw" / "order_items.csv").open()) - 1
     if reuse:
         print(f"generate     reused the raw files in {data_dir / '01_raw'} ({lines:,} order lines)", flush=True)
@@ -102,7 +102,7 @@ def main() -> None:
     total = 0.0
     peak = 0.0
     for pipeline in ("ingest", "dq"):
-        wall, rss = timed([*KEDRO, "run", "--pipeline", pipeline], env)
+        wall, rss = timed([*KEDRO, "run", "--pipelines", pipeline], env)
         total += wall
         peak = max(peak, rss)
         print(f"{pipeline:<12} {wall:8.1f} s  {rss:6.2f} GiB peak", flush=True)
