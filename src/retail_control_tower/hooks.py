@@ -123,7 +123,7 @@ class RetiredSettingsHook:
             raise RetiredSettingError(
                 f"Parameters set where they are no longer read: {moves} (conf/base/parameters_ingest.yml, "
                 "`event_dates`: one valid date range and reference time for ingest and dq alike). Move the value, "
-                "e.g. --params event_dates.reference_time=1998-12-31T23:59:59; see README.md, 'Bring your own data'."
+                "e.g. --params event_dates.reference_time=1998-12-31T23:59:59; see docs/data-contract.md, 'Bring your own data'."
             )
 
 

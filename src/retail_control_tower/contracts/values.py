@@ -1,5 +1,5 @@
 """How Silver reads a raw text value: trimmed, identifiers in upper case, numbers in plain notation,
-times in the business's local wall-clock time (the input contract in README.md states the rules).
+times in the business's local wall-clock time (docs/data-contract.md states the rules).
 
 Every expression here compiles to DuckDB and Snowflake alike; the Snowflake SQL is tested
 (tests/pipelines/silver/test_snowflake_sql.py).

@@ -121,7 +121,7 @@ class RawFilesDataset(AbstractDataset[None, ir.Table]):
                 raise DatasetError(
                     f"Required input '{self.entity}' not found in {self.directory}: expected "
                     f"{self.entity}.csv, {self.entity}_<batch>.csv or {self.entity}/*.csv "
-                    "(or .parquet). See the input contract in README.md."
+                    "(or .parquet). See the input contract in docs/data-contract.md."
                 )
             return None
         first_with_digest: dict[str, str] = {}

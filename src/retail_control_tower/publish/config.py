@@ -134,7 +134,7 @@ def _check_targets(config: Publish) -> None:
     if missing:
         raise PublishConfigError(
             "publish.enabled is true but these are not set: " + ", ".join(f"publish.{m}" for m in missing)
-            + " (conf/<env>/parameters_publish.yml; README, 'Publishing after a good run'). Nothing was published."
+            + " (conf/<env>/parameters_publish.yml; docs/operations.md, 'Publishing after a good run'). Nothing was published."
         )
     if not config.power_bi.datasets and not config.alteryx.workflows:
         raise PublishConfigError("publish.enabled is true but no Power BI dataset or Alteryx workflow is configured")

@@ -41,7 +41,7 @@ def check_columns(raw: ir.Table, spec: dict[str, Any], entity: str) -> None:
             problems.append(f"unexpected columns {extra}")
         raise InputContractError(
             f"{entity} input {files}: {'; '.join(problems)}. The contract for {entity} is "
-            f"{expected} (see README.md, 'Input contract')."
+            f"{expected} (see docs/data-contract.md)."
         )
 
 
