@@ -44,6 +44,10 @@ RUN_VARIANT_CELLS = [
     (r"OPS\.DQ_RESULTS|REPORTING\.V_DQ_LATEST", "CHECK_NAME", r"volume_anomaly", ("SAMPLE_KEYS",)),
 ]
 
+# Run ids quoted inside text (a refit's REASON names the MLflow run it was validated in): the id is
+# the run's, the rest of the text is compared as it is.
+RUN_VARIANT_TEXT = re.compile(r"(MLflow run )[0-9a-f]{32}")
+
 
 @dataclass(frozen=True)
 class KnownDifference:
@@ -228,6 +232,10 @@ def _blank_run_variant_cells(name: str, frame: pd.DataFrame) -> pd.DataFrame:
             for cell in cells:
                 if cell in frame.columns:
                     frame[cell] = frame[cell].astype(object).where(~rows, None)
+    for column in frame.columns:
+        if frame[column].dtype == object and frame[column].map(lambda v: isinstance(v, str) and bool(RUN_VARIANT_TEXT.search(v))).any():
+            frame = frame.copy()
+            frame[column] = frame[column].map(lambda v: RUN_VARIANT_TEXT.sub(r"\1<run id>", v) if isinstance(v, str) else v)
     return frame
 
 
