@@ -65,6 +65,17 @@ class Workspace:
     raw: Path
     data: Path
 
+    @classmethod
+    def at(cls, root: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+        """Empty raw and data folders under ``root``, which the project reads and writes
+        (``RCT_RAW_DIR`` / ``RCT_DATA_DIR``) while ``monkeypatch`` holds."""
+        workspace = cls(root, root / "raw", root / "data")
+        workspace.raw.mkdir()
+        workspace.data.mkdir()
+        monkeypatch.setenv("RCT_DATA_DIR", str(workspace.data))
+        monkeypatch.setenv("RCT_RAW_DIR", str(workspace.raw))
+        return workspace
+
     def write_csv(self, name: str, rows: list[list], header: list[str] | None = None, entity: str | None = None) -> Path:
         """Writes ``<raw>/<name>.csv``; the header defaults to the contract of ``entity`` (= name)."""
         path = self.raw / f"{name}.csv"
@@ -120,14 +131,9 @@ def release_warehouse_connections() -> None:
 
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    raw, data = tmp_path / "raw", tmp_path / "data"
-    raw.mkdir()
-    data.mkdir()
-    monkeypatch.setenv("RCT_DATA_DIR", str(data))
-    monkeypatch.setenv("RCT_RAW_DIR", str(raw))
     monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    return Workspace(tmp_path, raw, data)
+    return Workspace.at(tmp_path, monkeypatch)
 
 
 @contextmanager

@@ -23,11 +23,7 @@ def warehouse_after_a_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     from conftest import Workspace
 
-    workspace = Workspace(root, root / "raw", root / "data")
-    workspace.raw.mkdir()
-    workspace.data.mkdir()
-    monkeypatch.setenv("RCT_DATA_DIR", str(workspace.data))
-    monkeypatch.setenv("RCT_RAW_DIR", str(workspace.raw))
+    workspace = Workspace.at(root, monkeypatch)
     workspace.run("generate", params=SMALL)
     with webhook_server() as (base, received):
         monkeypatch.setenv("RCT_WEBHOOK_E2E_SLACK", f"{base}/slack")

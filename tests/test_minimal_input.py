@@ -24,11 +24,7 @@ def minimal_run(tmp_path_factory):
     """A small synthetic retailer with every optional file removed, run once by default."""
     monkeypatch = pytest.MonkeyPatch()
     root = tmp_path_factory.mktemp("minimal")
-    workspace = Workspace(root, root / "raw", root / "data")
-    workspace.raw.mkdir()
-    monkeypatch.setenv("RCT_DATA_DIR", str(workspace.data))
-    monkeypatch.setenv("RCT_RAW_DIR", str(workspace.raw))
-    workspace.data.mkdir()
+    workspace = Workspace.at(root, monkeypatch)
     workspace.run("generate", params=SMALL)
     for entity in OPTIONAL:
         (workspace.raw / f"{entity}.csv").unlink()

@@ -83,11 +83,7 @@ def warehouse(tmp_path_factory):
     """A warehouse after `generate` and the default pipeline, as a newcomer's `make run` leaves it."""
     monkeypatch = pytest.MonkeyPatch()
     root = tmp_path_factory.mktemp("powerbi_contract")
-    workspace = Workspace(root, root / "raw", root / "data")
-    workspace.raw.mkdir()
-    workspace.data.mkdir()
-    monkeypatch.setenv("RCT_DATA_DIR", str(workspace.data))
-    monkeypatch.setenv("RCT_RAW_DIR", str(workspace.raw))
+    workspace = Workspace.at(root, monkeypatch)
     workspace.run("generate", params=SMALL)
     workspace.run()
     release_warehouse_connections()

@@ -29,11 +29,7 @@ ALERTS = {"alerts": {"enabled": True, "webhooks": [{"name": "drift", "format": "
 def drifted(tmp_path_factory):
     monkeypatch = pytest.MonkeyPatch()
     root = tmp_path_factory.mktemp("drift")
-    ws = Workspace(root, root / "raw", root / "data")
-    ws.raw.mkdir()
-    ws.data.mkdir()
-    monkeypatch.setenv("RCT_DATA_DIR", str(ws.data))
-    monkeypatch.setenv("RCT_RAW_DIR", str(ws.raw))
+    ws = Workspace.at(root, monkeypatch)
     ws.run("generate", params=GENERATE)
     with webhook_server() as (base, received):
         monkeypatch.setenv("RCT_WEBHOOK_DRIFT_SLACK", f"{base}/slack")

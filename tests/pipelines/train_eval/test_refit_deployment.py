@@ -26,11 +26,7 @@ def promoted(tmp_path_factory):
     """One promoting train_eval on a fresh MLflow store, scored and monitored."""
     monkeypatch = pytest.MonkeyPatch()
     root = tmp_path_factory.mktemp("refit")
-    workspace = Workspace(root, root / "raw", root / "data")
-    workspace.raw.mkdir()
-    workspace.data.mkdir()
-    monkeypatch.setenv("RCT_DATA_DIR", str(workspace.data))
-    monkeypatch.setenv("RCT_RAW_DIR", str(workspace.raw))
+    workspace = Workspace.at(root, monkeypatch)
     workspace.run("generate", params=SMALL)
     for entity in OPTIONAL:
         (workspace.raw / f"{entity}.csv").unlink()
