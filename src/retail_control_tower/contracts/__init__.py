@@ -4,6 +4,7 @@ valid event dates (``event_dates``)."""
 
 from retail_control_tower.contracts.tables import (
     ENTITIES,
+    GOLD_TABLES,
     MODEL_TABLES,
     ContractError,
     check_entities,
@@ -12,4 +13,4 @@ from retail_control_tower.contracts.tables import (
     silver_table,
 )
 
-__all__ = ["ENTITIES", "MODEL_TABLES", "ContractError", "check_entities", "grain", "lower_bounds", "silver_table"]
+__all__ = ["ENTITIES", "GOLD_TABLES", "MODEL_TABLES", "ContractError", "check_entities", "grain", "lower_bounds", "silver_table"]

@@ -12,6 +12,9 @@
   Silver columns whose lower bounds a fact is checked against again, from which DQ's
   ``duplicate_keys``, ``not_null_keys``, ``orphan_keys`` and ``value_ranges`` are built (the bounds
   themselves are the Silver contract's).
+- GOLD: ``GOLD_TABLES`` below, the grain of each business table, the dimension it has one row per
+  (if any) and the totals that must add up to the MODEL facts it aggregates, from which DQ's
+  ``duplicate_keys``, ``not_null_keys`` and ``reconciliation_model_gold`` are built.
 """
 
 from __future__ import annotations
@@ -68,14 +71,80 @@ MODEL_TABLES: dict[str, ModelTable] = {
 }
 
 
+@dataclass(frozen=True)
+class Total:
+    """A GOLD column whose sum over the table equals the sum of a MODEL fact's column (or the
+    fact's row count when ``fact_column`` is None): nothing sold or returned left out or counted twice."""
+
+    column: str
+    fact: str  # dataset name of the MODEL fact
+    fact_column: str | None = None
+
+
+@dataclass(frozen=True)
+class GoldTable:
+    grain: tuple[str, ...]  # unique and never null
+    totals: tuple[Total, ...]
+    one_row_per: str | None = None  # a MODEL dimension: exactly one row per row of it
+
+
+_LINES, _RETURNS = "MODEL_FCT_ORDER_LINE", "MODEL_FCT_RETURN"
+
+GOLD_TABLES: dict[str, GoldTable] = {
+    "GOLD_SALES_DAILY": GoldTable(
+        ("DATE_DAY", "STORE_ID", "CATEGORY"),
+        (
+            Total("ORDER_LINES", _LINES),
+            Total("UNITS", _LINES, "QUANTITY"),
+            Total("GROSS_AMOUNT", _LINES, "GROSS_AMOUNT"),
+            Total("DISCOUNT_AMOUNT", _LINES, "DISCOUNT_AMOUNT"),
+            Total("NET_AMOUNT", _LINES, "NET_AMOUNT"),
+            Total("RETURNED_UNITS", _RETURNS, "QUANTITY"),
+            Total("REFUND_AMOUNT", _RETURNS, "REFUND_AMOUNT"),
+        ),
+    ),
+    "GOLD_CUSTOMER_360": GoldTable(
+        ("CUSTOMER_ID",),
+        (
+            Total("ORDER_LINES", _LINES),
+            Total("UNITS", _LINES, "QUANTITY"),
+            Total("NET_AMOUNT", _LINES, "NET_AMOUNT"),
+            Total("RETURNS", _RETURNS),
+            Total("REFUND_AMOUNT", _RETURNS, "REFUND_AMOUNT"),
+        ),
+        one_row_per="MODEL_DIM_CUSTOMER",
+    ),
+    "GOLD_PRODUCT_PERFORMANCE": GoldTable(
+        ("PRODUCT_ID",),
+        (
+            Total("UNITS", _LINES, "QUANTITY"),
+            Total("NET_AMOUNT", _LINES, "NET_AMOUNT"),
+            Total("DISCOUNT_AMOUNT", _LINES, "DISCOUNT_AMOUNT"),
+            Total("RETURNED_UNITS", _RETURNS, "QUANTITY"),
+            Total("REFUND_AMOUNT", _RETURNS, "REFUND_AMOUNT"),
+        ),
+        one_row_per="MODEL_DIM_PRODUCT",
+    ),
+    "GOLD_STORE_PERFORMANCE": GoldTable(
+        ("STORE_ID",),
+        (
+            Total("NET_AMOUNT", _LINES, "NET_AMOUNT"),
+            Total("RETURNS", _RETURNS),
+            Total("REFUND_AMOUNT", _RETURNS, "REFUND_AMOUNT"),
+        ),
+        one_row_per="MODEL_DIM_STORE",
+    ),
+}
+
+
 def silver_table(entity: str) -> str:
     return f"SILVER_{entity.upper()}"
 
 
 def grain(entities: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
-    """The grain of every Silver and MODEL table, by dataset name."""
+    """The grain of every Silver, MODEL and GOLD table, by dataset name."""
     return {
-        **{name: list(table.grain) for name, table in MODEL_TABLES.items()},
+        **{name: list(table.grain) for name, table in {**MODEL_TABLES, **GOLD_TABLES}.items()},
         **{silver_table(entity): list(spec["key"]) for entity, spec in entities.items()},
     }
 

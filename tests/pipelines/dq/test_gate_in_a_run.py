@@ -48,3 +48,24 @@ def test_an_order_line_lost_between_silver_and_the_fact_stops_the_run_naming_it(
         "SELECT TABLE_NAME, DETAIL FROM OPS.DQ_RESULTS WHERE CHECK_NAME = 'reconciliation_silver_model' AND STATUS = 'fail'"
     ))
     assert details["MODEL.FCT_ORDER_LINE"] == "silver ORDER_ITEMS 6 = MODEL.FCT_ORDER_LINE 5 + missing 1"
+
+
+def test_a_gold_table_that_no_longer_adds_up_to_the_facts_stops_the_run(workspace):
+    workspace.write_retailer(small_retailer())
+    workspace.run("ingest", "dq")
+    day, store, category, lines = workspace.rows(
+        "SELECT DATE_DAY, STORE_ID, CATEGORY, ORDER_LINES FROM GOLD.SALES_DAILY WHERE ORDER_LINES > 0 ORDER BY ALL LIMIT 1"
+    )[0]
+    workspace.rows(f"DELETE FROM GOLD.SALES_DAILY WHERE DATE_DAY = '{day}' AND STORE_ID = '{store}' AND CATEGORY = '{category}'")
+    with pytest.raises(DataQualityError, match=r"reconciliation_model_gold on GOLD\.SALES_DAILY: observed \d+ .*sample keys: ORDER_LINES, UNITS"):
+        workspace.run("dq")
+    total = workspace.scalar("SELECT COUNT(*) FROM MODEL.FCT_ORDER_LINE")
+    detail = workspace.scalar(
+        "SELECT DETAIL FROM OPS.DQ_RESULTS WHERE CHECK_NAME = 'reconciliation_model_gold' AND TABLE_NAME = 'GOLD.SALES_DAILY' AND STATUS = 'fail'"
+    )
+    assert detail.startswith(f"ORDER_LINES {total - lines} = MODEL.FCT_ORDER_LINE rows {total};")
+    passed = workspace.rows(
+        "SELECT TABLE_NAME FROM OPS.DQ_RESULTS WHERE CHECK_NAME = 'reconciliation_model_gold' AND STATUS = 'pass'"
+        " AND RUN_ID = (SELECT MAX(RUN_ID) FROM OPS.DQ_RESULTS) ORDER BY 1"
+    )
+    assert passed == [("GOLD.CUSTOMER_360",), ("GOLD.PRODUCT_PERFORMANCE",), ("GOLD.STORE_PERFORMANCE",)]

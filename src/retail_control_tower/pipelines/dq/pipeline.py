@@ -5,10 +5,11 @@ from __future__ import annotations
 from kedro.pipeline import Node, Pipeline
 
 from retail_control_tower.pipelines.dq import anomalies, checks, gate, reconciliation
-from retail_control_tower.contracts import ENTITIES, MODEL_TABLES
+from retail_control_tower.contracts import ENTITIES, GOLD_TABLES, MODEL_TABLES
 
 SILVER = [f"SILVER_{e.upper()}" for e in ENTITIES]
 MODEL = list(MODEL_TABLES)
+GOLD = list(GOLD_TABLES)
 BRONZE = [f"BRONZE_{e.upper()}" for e in ENTITIES]
 QUARANTINE = [f"SILVER_{e.upper()}_QUARANTINE" for e in ENTITIES]
 
@@ -41,14 +42,20 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="check_silver_model",
             ),
             Node(
+                reconciliation.check_model_gold,
+                {"params": "params:dq.reconciliation", **_tables(reconciliation.model_gold_inputs())},
+                "dq_model_gold",
+                name="check_model_gold",
+            ),
+            Node(
                 checks.check_duplicate_keys,
-                {"params": "params:dq.duplicate_keys", "specs": "params:ingest.entities", **_tables(SILVER + MODEL)},
+                {"params": "params:dq.duplicate_keys", "specs": "params:ingest.entities", **_tables(SILVER + MODEL + GOLD)},
                 "dq_duplicate_keys",
                 name="check_duplicate_keys",
             ),
             Node(
                 checks.check_not_null_keys,
-                {"params": "params:dq.not_null_keys", "specs": "params:ingest.entities", **_tables(SILVER + MODEL)},
+                {"params": "params:dq.not_null_keys", "specs": "params:ingest.entities", **_tables(SILVER + MODEL + GOLD)},
                 "dq_not_null_keys",
                 name="check_not_null_keys",
             ),
@@ -80,7 +87,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 gate.collect_results,
-                ["run_context", "dq_reconciliation", "dq_silver_model", "dq_duplicate_keys", "dq_not_null_keys", "dq_orphan_keys",
+                ["run_context", "dq_reconciliation", "dq_silver_model", "dq_model_gold", "dq_duplicate_keys", "dq_not_null_keys", "dq_orphan_keys",
                  "dq_value_ranges", "dq_sales_anomaly", "dq_freshness", "dq_volume", "dq_quarantine_rate"],
                 "OPS_DQ_RESULTS",
                 name="collect_dq_results",

@@ -1,5 +1,6 @@
-"""Reconciliation: every row is accounted for from raw file to MODEL (raw = Bronze per file;
-Bronze = Silver + quarantine + superseded; Silver order lines and returns = their facts)."""
+"""Reconciliation: every row is accounted for from raw file to GOLD (raw = Bronze per file;
+Bronze = Silver + quarantine + superseded; Silver order lines and returns = their facts; the
+facts' totals = each GOLD table's)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from retail_control_tower.pipelines.dq.results import key_text, offenders_result, table_label
+from retail_control_tower.pipelines.dq.results import key_text, offenders_result, result_row, table_label
+from retail_control_tower.contracts import GOLD_TABLES
 from retail_control_tower.contracts.values import cleaned_columns, typed_columns
 
 # A Bronze row is named by its load, file and row number; a loaded file by the first two.
@@ -195,6 +197,72 @@ def check_silver_model(params: dict[str, Any], **tables: ir.Table) -> ir.Table:
             sample_size=params["sample_size"],
         )
     )
+    return ibis.union(*rows)
+
+
+def model_gold_inputs() -> list[str]:
+    """The datasets ``check_model_gold`` reads: every GOLD table, the facts its totals add up to
+    and the dimension it has a row per."""
+    names = set(GOLD_TABLES)
+    for table in GOLD_TABLES.values():
+        names |= {total.fact for total in table.totals} | ({table.one_row_per} if table.one_row_per else set())
+    return sorted(names)
+
+
+def _text(value: ir.Value) -> ir.StringValue:
+    return value.cast("string")
+
+
+def check_model_gold(params: dict[str, Any], **tables: ir.Table) -> ir.Table:
+    """Nothing lost or counted twice between MODEL and GOLD: for each GOLD table, every total of
+    its contract (``GOLD_TABLES``) equals the MODEL fact's (e.g. units sold per day × store ×
+    category add up to the units of every order line) and a table with a row per dimension row
+    has as many rows. One result per GOLD table: ``OBSERVED`` is the number of totals that differ,
+    ``SAMPLE_KEYS`` names them, ``DETAIL`` shows every figure on both sides.
+
+    A sum over no row is 0. Money is decimal on both sides, so totals compare exactly.
+    """
+    rows = []
+    for name, contract in GOLD_TABLES.items():
+        gold = tables[name]
+        sides = []  # (label, GOLD figure, MODEL label, MODEL figure)
+        figures = {f"_G{i}": gold[total.column].sum() for i, total in enumerate(contract.totals)}
+        figures["_GROWS"] = gold.count()
+        combined = gold.aggregate(**figures)
+        for fact in sorted({total.fact for total in contract.totals}):
+            table = tables[fact]
+            combined = combined.cross_join(table.aggregate(**{
+                f"_M{i}": table[total.fact_column].sum() if total.fact_column else table.count()
+                for i, total in enumerate(contract.totals) if total.fact == fact
+            }))
+        for i, total in enumerate(contract.totals):
+            model_label = f"{table_label(total.fact)}.{total.fact_column}" if total.fact_column else f"{table_label(total.fact)} rows"
+            sides.append((total.column, combined[f"_G{i}"].fill_null(0), model_label, combined[f"_M{i}"].fill_null(0)))
+        if contract.one_row_per:
+            dimension = tables[contract.one_row_per]
+            combined = combined.cross_join(dimension.aggregate(_DROWS=dimension.count()))
+            sides.append(("rows", combined._GROWS, f"{table_label(contract.one_row_per)} rows", combined._DROWS))
+        differs = [gold_figure != model_figure for _, gold_figure, _, model_figure in sides]
+        detail = ibis.literal("")
+        for i, (label, gold_figure, model_label, model_figure) in enumerate(sides):
+            detail = detail.concat("; " if i else "", f"{label} ", _text(gold_figure), f" = {model_label} ", _text(model_figure))
+        names = [ibis.ifelse(d, f"{label}", ibis.null("string")) for d, (label, *_) in zip(differs, sides)]
+        measures = combined.select(
+            OBSERVED=sum((d.cast("int64") for d in differs), ibis.literal(0, "int64")),
+            DETAIL=detail,
+            SAMPLE_KEYS=ibis.array(names).filter(lambda n: n.notnull()).join(", "),
+        )
+        rows.append(
+            result_row(
+                measures,
+                check="reconciliation_model_gold",
+                table=table_label(name),
+                severity=params["severity"],
+                threshold=0,
+                detail=measures.DETAIL,
+                sample_keys=ibis.ifelse(measures.OBSERVED > 0, measures.SAMPLE_KEYS, ibis.null("string")),
+            )
+        )
     return ibis.union(*rows)
 
 
