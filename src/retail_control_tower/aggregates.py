@@ -8,9 +8,12 @@ import ibis.expr.types as ir
 def most_frequent(table: ir.Table, by: str, value: str, name: str) -> ir.Table:
     """Per ``by``, the ``value`` that occurs most often, as column ``name``.
 
-    Counting per (by, value) and taking the value with the largest count is a plain two-level
-    hash aggregation; ``mode()`` keeps a value map per group. Ties go to any of the tied values,
-    as with ``mode()``.
+    Counting per (by, value), then keeping the values with the largest count, is a few hash
+    aggregations and a join of the (small) counts; ``mode()`` keeps a value map per group. A tie
+    goes to the smallest of the tied values, so every engine and every run agree (``mode()`` and
+    ``argmax`` give any of them): a customer's favourite store does not change between runs.
     """
     counts = table.group_by([by, value]).aggregate(_OCCURRENCES=table.count())
-    return counts.group_by(by).aggregate(**{name: counts[value].argmax(counts._OCCURRENCES)})
+    top = counts.group_by(by).aggregate(_TOP=counts._OCCURRENCES.max())
+    tied = counts.inner_join(top, [by, counts._OCCURRENCES == top._TOP])
+    return tied.group_by(by).aggregate(**{name: tied[value].min()})

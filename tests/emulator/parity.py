@@ -55,9 +55,7 @@ class KnownDifference:
 
     ``kind``: ``type`` (the declared types' kinds are ``types``; the values are then compared as
     numbers, as floats are), ``normalised`` (the values are equal once ``normalise`` is applied
-    on both sides), ``rounding`` (each value within ``tolerance``), ``pairing`` (the column holds
-    the same values, but not on the same rows), ``tie`` (any of several values is right: the
-    same rows have one).
+    on both sides), ``rounding`` (each value within ``tolerance``).
     """
 
     table: str  # regular expression over <SCHEMA>.<TABLE>
@@ -111,17 +109,6 @@ KNOWN_DIFFERENCES: list[KnownDifference] = [
         r"OPS\.DQ_RESULTS|REPORTING\.V_DQ_LATEST", r"DETAIL", "normalised", "emulator",
         "a count written into the text is a FLOAT in the emulator (100.0 for 100), see the SUM types above",
         normalise=_float_text,
-    ),
-    KnownDifference(
-        r"ML\.CUSTOMER_CHURN_SCORE.*|REPORTING\.V_(CUSTOMER_RISK|LATEST_CHURN_SCORES)", r"(LEGACY_)?(DECILE|RISK_BAND)", "pairing", "defect",
-        "scoring breaks ties between equal probabilities in the order the warehouse returns the rows, which no "
-        "ORDER BY fixes (scoring/nodes.py _deciles): the same deciles, given to other customers. Reported; "
-        "remove this entry once ties are broken by CUSTOMER_ID",
-    ),
-    KnownDifference(
-        r"GOLD\.CUSTOMER_360|REPORTING\.V_CUSTOMER_RISK", r"FAVOURITE_(STORE_ID|CATEGORY)", "tie", "design",
-        "a customer's most frequent store or category: a tie goes to any of the tied values (ingest/aggregates.py "
-        "most_frequent), each engine picks its own; compared as present or absent",
     ),
     KnownDifference(
         r"MODEL\.DIM_PRODUCT|GOLD\.PRODUCT_PERFORMANCE", r"LIST_PRICE", "type", "defect",
@@ -274,7 +261,7 @@ def _compare_table(name: str, left: Table, right: Table, seen: set[str]) -> list
             as_number = True
         if column in RUN_VARIANT:
             continue
-        for kind in ("normalised", "rounding", "pairing", "tie"):
+        for kind in ("normalised", "rounding"):
             known = _known(name, column, kind)
             if known:
                 problem = _compare_known(name, column, known, a, b, dtype, other)
@@ -305,12 +292,6 @@ def _compare_known(name, column, known: KnownDifference, a, b, dtype, other) -> 
         left = _rows(a.assign(**{column: a[column].map(known.normalise)}), [column], {column: dtype})
         right = _rows(b.assign(**{column: b[column].map(known.normalise)}), [column], {column: dtype})
         return None if left == right else f"{name}.{column}: differs even once normalised ({known.reason})"
-    if known.kind == "tie":
-        same = a[column].isna().sum() == b[column].isna().sum()
-        return None if same else f"{name}.{column}: not even the same rows have a value ({known.reason})"
-    if known.kind == "pairing":
-        same = _rows(a, [column], {column: dtype}) == _rows(b, [column], {column: dtype})
-        return None if same else f"{name}.{column}: not even the same values ({known.reason})"
     # rounding: row by row, in the order of the other exact columns
     keys = [c for c in a.columns if c != column and c not in RUN_VARIANT and not a[c].map(lambda v: isinstance(v, float)).any()]
     left = a.sort_values(keys, kind="stable")[column].map(lambda v: None if v is None else float(v)).tolist()

@@ -145,3 +145,15 @@ def test_a_score_date_is_replaced_atomically_and_other_dates_are_kept(tmp_path):
     after["SCORE_DATE"] = pd.to_datetime(after.SCORE_DATE).dt.date
     assert sorted(after[after.SCORE_DATE == november].CUSTOMER_ID) == ["A", "B"]  # rolled back, nothing lost
     assert len(after) == 5
+
+
+def test_tied_probabilities_get_the_same_deciles_whatever_order_the_rows_arrive_in():
+    """The legacy rule ties many customers: deciles follow the customer id among equal scores,
+    not the order the warehouse returned the rows in."""
+    ids = np.array([f"C{i:03d}" for i in range(20)])
+    probability = np.array([0.9] * 6 + [0.5] * 8 + [0.1] * 6)
+    deciles = nodes._deciles(probability, ids)
+    assert deciles.tolist() == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10]
+    shuffled = np.random.default_rng(7).permutation(20)
+    again = dict(zip(ids[shuffled], nodes._deciles(probability[shuffled], ids[shuffled])))
+    assert [again[i] for i in ids] == deciles.tolist()

@@ -25,9 +25,11 @@ def _scoring_rows(features: ir.Table) -> ir.Table:
     return features.filter(features.IS_SCORING)
 
 
-def _deciles(probability: np.ndarray) -> np.ndarray:
-    """1 = the highest tenth of probabilities; equal-count groups, ties in input order."""
-    order = np.argsort(-probability, kind="stable")
+def _deciles(probability: np.ndarray, customer_ids: np.ndarray) -> np.ndarray:
+    """1 = the highest tenth of probabilities; equal-count groups. Equal probabilities are ranked
+    by customer id, so every engine and every run gives a tied customer the same decile (the
+    order a warehouse returns rows in is not fixed)."""
+    order = np.lexsort((customer_ids, -probability))
     ranks = np.empty(len(probability), dtype=np.int64)
     ranks[order] = np.arange(len(probability))
     return (ranks * 10 // max(len(probability), 1) + 1).astype("int8")
@@ -42,7 +44,7 @@ def _risk_bands(deciles: np.ndarray, bands: list[dict[str, Any]]) -> np.ndarray:
 
 def _finish(scored: pd.DataFrame, params: dict[str, Any], model: dict[str, Any], run_context: dict[str, Any]) -> ir.Table:
     probability = scored["CHURN_PROBABILITY"].to_numpy(dtype="float64")
-    deciles = _deciles(probability)
+    deciles = _deciles(probability, scored["CUSTOMER_ID"].to_numpy(dtype=str))
     frame = scored.assign(
         DECILE=deciles,
         RISK_BAND=_risk_bands(deciles, params["risk_bands"]),
