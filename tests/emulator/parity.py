@@ -110,13 +110,6 @@ KNOWN_DIFFERENCES: list[KnownDifference] = [
         "a count written into the text is a FLOAT in the emulator (100.0 for 100), see the SUM types above",
         normalise=_float_text,
     ),
-    KnownDifference(
-        r"MODEL\.DIM_PRODUCT|GOLD\.PRODUCT_PERFORMANCE", r"LIST_PRICE", "type", "defect",
-        "dim_product's derived LIST_PRICE is AVG(UNIT_PRICE).cast(decimal(18, 2)); Ibis drops the cast (it takes "
-        "AVG of a decimal(18,2) to be one), so the column is the engine's AVG type: DOUBLE here, NUMBER(38,8) on "
-        "Snowflake, not NUMBER(18,2). Reported (ingest/model.py); remove once it is rounded",
-        types=("decimal(scale=2)", "float"),
-    ),
 ]
 
 

@@ -290,7 +290,8 @@ def test_error_text_quoting_the_url_is_redacted(server: Hook, caplog: pytest.Log
 
 def test_the_hook_tells_chat_when_a_saved_signal_recommends_retraining(server: Hook) -> None:
     """The alert hook reacts to ML.RETRAINING_SIGNAL being saved (whatever node saved it): a
-    recommendation goes out with its reason; a quiet signal sends nothing."""
+    recommendation raised in this run goes out with its reason; a quiet signal, or a
+    recommendation standing since an earlier run, sends nothing."""
     from datetime import datetime
 
     import pandas as pd
@@ -303,13 +304,14 @@ def test_the_hook_tells_chat_when_a_saved_signal_recommends_retraining(server: H
     hook._notifier = Notifier([Webhook("s", "slack", server.url("/signal"))], {"retraining_recommended"})
     hook.before_pipeline_run({"run_id": "run-7"}, catalog=None)
 
-    def signal(recommended: bool, reason: str):
+    def signal(recommended: bool, reason: str, since: datetime | None = datetime(2026, 11, 29)):
         row = {"RUN_ID": "run-7", "MODEL_NAME": "retail_churn", "MODEL_VERSION": "3", "RECOMMENDED": recommended,
-               "REASON": reason, "DECIDED_AT": datetime(2026, 11, 29)}
+               "REASON": reason, "RECOMMENDED_SINCE": since if recommended else None, "DECIDED_AT": datetime(2026, 11, 29)}
         return tables.as_table(pd.DataFrame([row]), tables.RETRAINING_SIGNAL)
 
     hook.after_dataset_saved("ML_RETRAINING_SIGNAL", signal(False, "no rule met"))
     hook.after_dataset_saved("ML_MODEL_DRIFT", signal(True, "not the signal table"))
+    hook.after_dataset_saved("ML_RETRAINING_SIGNAL", signal(True, "told a week ago", since=datetime(2026, 11, 22)))
     assert server.requests == []
     hook.after_dataset_saved("ML_RETRAINING_SIGNAL", signal(True, "mean realised ECE 0.190 is above the holdout's 0.051"))
     [request] = server.requests

@@ -131,6 +131,7 @@ RETRAINING_SIGNAL = ibis.schema(
         "MODEL_VERSION": "string",
         "RECOMMENDED": "boolean",
         "REASON": "string",
+        "RECOMMENDED_SINCE": "timestamp",  # a recommendation: when the run of recommending runs began
         "DECIDED_AT": "timestamp",
     }
 )

@@ -79,7 +79,8 @@ class AlertHook:
 
         if dataset_name == SIGNAL:
             for row in _rows(data):
-                if row["RECOMMENDED"]:
+                # told when raised; while it holds, the report and V_MODEL_MONITORING say since when
+                if row["RECOMMENDED"] and row.get("RECOMMENDED_SINCE", row["DECIDED_AT"]) == row["DECIDED_AT"]:
                     self._send(self._alert(
                         "retraining_recommended", "warning", f"Retraining recommended for churn model v{row['MODEL_VERSION']}",
                         row["REASON"], "ML.RETRAINING_SIGNAL, ML.MODEL_PERFORMANCE_REALISED, ML.MODEL_DRIFT, REPORTING.V_MODEL_MONITORING",

@@ -77,8 +77,11 @@ def test_after_the_drift_drift_and_realised_performance_show_it_and_the_signal_f
     before = ws.scalar(f"SELECT AVG(VALUE) FROM ML.MODEL_PERFORMANCE_REALISED WHERE {champion} AND SCORE_DATE <= '2025-12-31'")
     after = ws.scalar(f"SELECT AVG(VALUE) FROM ML.MODEL_PERFORMANCE_REALISED WHERE {champion} AND SCORE_DATE >= '2026-05-31'")
     assert after > before + 0.05
-    [(recommended, reason)] = ws.rows(f"SELECT RECOMMENDED, REASON FROM ML.RETRAINING_SIGNAL WHERE RUN_ID = '{latest_run}'")
+    [(recommended, reason, raised)] = ws.rows(
+        f"SELECT RECOMMENDED, REASON, RECOMMENDED_SINCE = DECIDED_AT FROM ML.RETRAINING_SIGNAL WHERE RUN_ID = '{latest_run}'"
+    )
     assert recommended is True and "mean realised ECE" in reason and "at 'act' drift" in reason, reason
+    assert raised is True  # raised in this run, after a quiet one: told
     [alert] = [text for text in ws.alerts if "Retraining recommended" in text]
     assert reason.split(";")[0][:60] in alert
     view = ws.rows("SELECT DISTINCT RETRAINING_RECOMMENDED, RUN_ID, DRIFT_SCORE_DATE, DRIFT_ACT > 0 FROM REPORTING.V_MODEL_MONITORING")

@@ -126,6 +126,37 @@ def test_a_refit_champion_is_judged_on_its_validated_versions_realised_performan
     assert _signal(poor_v1, stable, [("retail_churn", "2", None)])[0]["RECOMMENDED"] is False
 
 
+def test_a_recommendation_remembers_since_when_it_holds():
+    """RECOMMENDED_SINCE: this run's time when the run before did not recommend retraining this
+    version (or there was none), the earlier start while it holds, none when quiet."""
+    import ibis
+
+    from retail_control_tower.ml import tables
+    from retail_control_tower.ml.publication import RegisteredModel
+
+    champion = RegisteredModel(model_name="retail_churn", version="2", variant="logreg", mlflow_run_id=None, model=None)
+    act = ibis.memtable(pd.DataFrame([("run-{}", "2", "CHURN_PROBABILITY", 0.4, "act")], columns=["RUN_ID", "MODEL_VERSION", "FEATURE", "PSI", "STATUS"]))
+    quiet = act.mutate(STATUS=ibis.literal("stable"), PSI=0.01)
+    history: list[dict] = []
+
+    def run(day: int, drift) -> dict:
+        context = {"run_id": f"run-{day}", "started_at": datetime(2026, 11, day, 10)}
+        prior = tables.as_table(pd.DataFrame(history, columns=tables.RETRAINING_SIGNAL.names), tables.RETRAINING_SIGNAL) if history else None
+        drift = drift.mutate(RUN_ID=ibis.literal(context["run_id"]))
+        [row] = retraining_signal(None, drift, champion, RULE, context, None, prior).to_pandas().to_dict("records")
+        history.append(row)
+        return row
+
+    assert pd.isna(run(1, quiet)["RECOMMENDED_SINCE"])
+    assert run(2, act)["RECOMMENDED_SINCE"] == pd.Timestamp(2026, 11, 2, 10)  # raised
+    assert run(3, act)["RECOMMENDED_SINCE"] == pd.Timestamp(2026, 11, 2, 10)  # holds
+    assert pd.isna(run(4, quiet)["RECOMMENDED_SINCE"])
+    assert run(5, act)["RECOMMENDED_SINCE"] == pd.Timestamp(2026, 11, 5, 10)  # raised again
+    # another version's standing recommendation is not this one's
+    history[-1]["MODEL_VERSION"] = "1"
+    assert run(6, act)["RECOMMENDED_SINCE"] == pd.Timestamp(2026, 11, 6, 10)
+
+
 def test_no_champion_no_signal_row():
     assert retraining_signal(None, None, None, RULE, RUN).to_pandas().empty
 

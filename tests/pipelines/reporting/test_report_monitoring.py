@@ -51,9 +51,9 @@ def _drift() -> pd.DataFrame:
 def _signal() -> pd.DataFrame:
     return pd.DataFrame([
         {"RUN_ID": "run-old", "MODEL_NAME": "retail_churn", "MODEL_VERSION": "6", "RECOMMENDED": False,
-         "REASON": "all stable", "DECIDED_AT": datetime(2026, 10, 31, 8)},
+         "REASON": "all stable", "RECOMMENDED_SINCE": None, "DECIDED_AT": datetime(2026, 10, 31, 8)},
         {"RUN_ID": "run-mon", "MODEL_NAME": "retail_churn", "MODEL_VERSION": "6", "RECOMMENDED": True,
-         "REASON": REASON, "DECIDED_AT": datetime(2026, 11, 29, 8)},
+         "REASON": REASON, "RECOMMENDED_SINCE": datetime(2026, 11, 22, 8), "DECIDED_AT": datetime(2026, 11, 29, 8)},
     ])
 
 
@@ -100,7 +100,7 @@ def test_the_section_shows_realised_performance_drift_and_the_signal(warehouse):
     result = build_report(data)
     section = _section(result["html"])
     # The latest signal, its reason escaped.
-    assert "retrain recommended" in section and "all stable" not in section
+    assert "retrain recommended since 2026-11-22 08:00" in section and "all stable" not in section
     assert "PSI of &lt;b&gt;RECENCY_DAYS&lt;/b&gt; 0.31 &gt;= 0.25 (act) &amp; realised ROC AUC 0.701 &lt; 0.762" in section
     assert "<b>RECENCY_DAYS</b>" not in section
     # Realised against expected on the latest complete score date (2026-07-31: 97 % of expected).

@@ -55,7 +55,9 @@ def dim_product(products: ir.Table, order_items: ir.Table) -> ir.Table:
         order_items,
         "PRODUCT_ID",
         products,
-        LIST_PRICE=order_items.UNIT_PRICE.mean().cast("decimal(18, 2)"),
+        # Rounded first: Ibis takes the mean of a decimal(18, 2) for one already and would drop
+        # a bare cast, leaving each engine's AVG type (DOUBLE, NUMBER(38, 8)).
+        LIST_PRICE=order_items.UNIT_PRICE.mean().round(2).cast("decimal(18, 2)"),
     ).mutate(
         PRODUCT_NAME=lambda t: t.PRODUCT_ID,
         CATEGORY=ibis.literal(UNKNOWN),

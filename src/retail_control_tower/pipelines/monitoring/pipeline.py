@@ -7,7 +7,7 @@ signal → REPORTING.V_MODEL_MONITORING.
     ML.RETRAINING_SIGNAL               retraining_signal     (signal.py)
     REPORTING.V_MODEL_MONITORING       v_model_monitoring    (reporting/views.py)
 
-The alert hook tells chat when ML.RETRAINING_SIGNAL is saved with RECOMMENDED.
+The alert hook tells chat when ML.RETRAINING_SIGNAL is saved with a newly raised recommendation.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 signal.retraining_signal,
-                ["ML_MODEL_PERFORMANCE_REALISED", "ML_MODEL_DRIFT", "champion_model", "params:monitoring.signal", "run_context", "ML_MODEL_REGISTRY"],
+                ["ML_MODEL_PERFORMANCE_REALISED", "ML_MODEL_DRIFT", "champion_model", "params:monitoring.signal", "run_context", "ML_MODEL_REGISTRY",
+                 "prior_ML_RETRAINING_SIGNAL"],
                 "ML_RETRAINING_SIGNAL",
                 name="retraining_signal",
             ),

@@ -11,6 +11,10 @@ performance and this run's drift. Retraining is recommended when any of these ho
   shown but not counted: they grow with the calendar for every customer (tenure, lifetime
   totals), so against a training window months old their PSI measures time, not a changed
   customer base.
+
+A recommendation carries ``RECOMMENDED_SINCE``: the time of the first of the runs in a row that
+recommended retraining this model version (this run's, when the one before did not). The alert
+hook tells chat when a recommendation is raised, not again while it holds.
 """
 
 from __future__ import annotations
@@ -73,6 +77,19 @@ def _evidence_versions(champion: RegisteredModel, registry: ir.Table | None) -> 
     return versions
 
 
+def _recommended_since(prior: ir.Table | None, model_name: str, version: str, run_context: dict[str, Any]) -> pd.Timestamp:
+    """When the recommendation this run makes for the model version began: the previous run's
+    ``RECOMMENDED_SINCE`` if that run recommended it too, else now."""
+    now = pd.Timestamp(run_context["started_at"])
+    if prior is None:
+        return now
+    mine = prior.filter((prior.MODEL_NAME == model_name) & (prior.MODEL_VERSION == version) & (prior.RUN_ID != run_context["run_id"]))
+    last = mine.order_by(mine.DECIDED_AT.desc()).limit(1).select("RECOMMENDED", "RECOMMENDED_SINCE").to_pyarrow().to_pylist()
+    if last and last[0]["RECOMMENDED"] and last[0]["RECOMMENDED_SINCE"] is not None:
+        return pd.Timestamp(last[0]["RECOMMENDED_SINCE"])
+    return now
+
+
 def retraining_signal(
     realised: ir.Table | None,
     drift: ir.Table | None,
@@ -80,9 +97,11 @@ def retraining_signal(
     params: dict[str, Any],
     run_context: dict[str, Any],
     registry: ir.Table | None = None,
+    prior: ir.Table | None = None,
 ) -> ir.Table:
     """This run's ML.RETRAINING_SIGNAL row for the champion (none without a champion); a refit
-    champion is judged on its validated version's realised performance too (``registry``)."""
+    champion is judged on its validated version's realised performance too (``registry``);
+    ``prior`` is the signal's table before this run."""
     rows = []
     if champion is not None:
         version = str(champion.version)
@@ -105,7 +124,9 @@ def retraining_signal(
             status = mine_drift.STATUS
             reason = (f"no rule met: {dates} realised score date(s), {len(mine_drift)} drift measures "
                       f"({int((status == 'act').sum())} at 'act', {int((status == 'watch').sum())} at 'watch', exempt ones included)")
-        rows.append({"MODEL_NAME": champion.model_name, "MODEL_VERSION": version, "RECOMMENDED": bool(reasons), "REASON": reason})
-    frame = pd.DataFrame(rows, columns=["MODEL_NAME", "MODEL_VERSION", "RECOMMENDED", "REASON"])
+        since = _recommended_since(prior, champion.model_name, version, run_context) if reasons else pd.NaT
+        rows.append({"MODEL_NAME": champion.model_name, "MODEL_VERSION": version, "RECOMMENDED": bool(reasons), "REASON": reason,
+                     "RECOMMENDED_SINCE": since})
+    frame = pd.DataFrame(rows, columns=["MODEL_NAME", "MODEL_VERSION", "RECOMMENDED", "REASON", "RECOMMENDED_SINCE"])
     frame = frame.assign(RUN_ID=run_context["run_id"], DECIDED_AT=pd.Timestamp(run_context["started_at"]), RECOMMENDED=frame.RECOMMENDED.astype(bool))
     return tables.as_table(frame, tables.RETRAINING_SIGNAL)

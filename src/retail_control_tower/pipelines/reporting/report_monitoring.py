@@ -89,7 +89,8 @@ def _signal(signal: pd.DataFrame) -> dict | None:
     last = (signal.sort_values("DECIDED_AT", kind="stable") if "DECIDED_AT" in signal else signal).iloc[-1]
     recommended = None if missing(last.get("RECOMMENDED")) else bool(last["RECOMMENDED"])
     return {"recommended": recommended, "reason": fmt(last.get("REASON")), "model": fmt(last.get("MODEL_NAME")),
-            "version": fmt(last.get("MODEL_VERSION")), "decided_at": fmt(last.get("DECIDED_AT")), "run_id": fmt(last.get("RUN_ID"))}
+            "version": fmt(last.get("MODEL_VERSION")), "decided_at": fmt(last.get("DECIDED_AT")), "run_id": fmt(last.get("RUN_ID")),
+            "since": fmt(last.get("RECOMMENDED_SINCE")) if recommended and not missing(last.get("RECOMMENDED_SINCE")) else None}
 
 
 def section(realised: pd.DataFrame, drift: pd.DataFrame, signal: pd.DataFrame, churn_window_days: int) -> dict:

@@ -188,7 +188,7 @@ def v_model_monitoring(realised: ir.Table, drift: ir.Table, signal: ir.Table) ->
     version's and variant's latest), each row carrying the drift summary of the latest run of
     ML.MODEL_DRIFT (features at 'act' / 'watch', the largest PSI and its feature, the score's
     PSI) and the latest ML.RETRAINING_SIGNAL (RUN_ID and DECIDED_AT are the signal's run and
-    time). Before any realised metric, one row with the drift summary and the signal only."""
+    time, RECOMMENDED_SINCE when a standing recommendation began). Before any realised metric, one row with the drift summary and the signal only."""
     latest_drift = latest_run(drift, "COMPUTED_AT")
     summary = latest_drift.aggregate(
         DRIFT_SCORE_DATE=latest_drift.SCORE_DATE.max(),
@@ -204,8 +204,11 @@ def v_model_monitoring(realised: ir.Table, drift: ir.Table, signal: ir.Table) ->
         SIGNAL_MODEL_VERSION=signal.MODEL_VERSION.argmax(signal.DECIDED_AT),
         RETRAINING_RECOMMENDED=signal.RECOMMENDED.argmax(signal.DECIDED_AT),
         RETRAINING_REASON=signal.REASON.argmax(signal.DECIDED_AT),
+        _SINCE=signal.RECOMMENDED_SINCE.argmax(signal.DECIDED_AT),
         DECIDED_AT=signal.DECIDED_AT.max(),
     )
+    # an engine's arg-max may skip a null: the start of a recommendation only while it holds
+    decided = decided.mutate(RECOMMENDED_SINCE=ibis.ifelse(decided.RETRAINING_RECOMMENDED, decided._SINCE, ibis.null("timestamp"))).drop("_SINCE")
     series = ["MODEL_NAME", "MODEL_VERSION", "VARIANT"]
     newest = realised.group_by(series).aggregate(LATEST_SCORE_DATE=realised.SCORE_DATE.max())
     metrics = realised.drop("RUN_ID").inner_join(newest, series)
@@ -216,5 +219,5 @@ def v_model_monitoring(realised: ir.Table, drift: ir.Table, signal: ir.Table) ->
         "SCORE_DATE", "MODEL_NAME", "MODEL_VERSION", "VARIANT", "METRIC", "VALUE", "EXPECTED", "N", "EVENTS",
         "IS_LATEST_SCORE_DATE", "COMPUTED_AT", "DRIFT_SCORE_DATE", "DRIFT_MEASURES", "DRIFT_ACT", "DRIFT_WATCH",
         "DRIFT_MAX_PSI", "DRIFT_MAX_PSI_FEATURE", "SCORE_PSI", "SIGNAL_MODEL_VERSION", "RETRAINING_RECOMMENDED",
-        "RETRAINING_REASON", "RUN_ID", "DECIDED_AT",
+        "RETRAINING_REASON", "RECOMMENDED_SINCE", "RUN_ID", "DECIDED_AT",
     )
