@@ -32,7 +32,8 @@ RUN_VARIANT = {
     "RUN_ID", "LOAD_ID", "FIRST_LOAD_ID", "MLFLOW_RUN_ID", "LAST_RUN_ID", "DQ_RUN_ID", "FEATURES_RUN_ID", "DATA_RUN_ID",
     # the run's clock
     "CHECKED_AT", "COMPUTED_AT", "DECIDED_AT", "FINISHED_AT", "LAST_FAILURE_AT", "LAST_FINISHED_AT", "LAST_SUCCESS_AT",
-    "LOADED_AT", "LOGGED_AT", "QUARANTINED_AT", "RECORDED_AT", "REQUESTED_AT", "SCORED_AT", "STARTED_AT", "TRAINED_AT",
+    "LOADED_AT", "LOGGED_AT", "QUARANTINED_AT", "RECOMMENDED_SINCE", "RECORDED_AT", "REQUESTED_AT", "SCORED_AT", "STARTED_AT",
+    "TRAINED_AT",
     "DURATION_SECONDS", "DATA_AGE_HOURS",
     # where and how the run was started
     "ENV", "GIT_COMMIT", "PACKAGE_VERSION", "KEDRO_VERSION", "RUN_USER", "PARAMETERS_HASH",
@@ -69,7 +70,9 @@ class KnownDifference:
 
 
 def _float_text(value: Any) -> Any:
-    return re.sub(r"\b(\d+)\.0\b", r"\1", value) if isinstance(value, str) else value
+    """Every number in a text to 10 significant digits: 100.0 and 100 are 100, 93121.20000000003
+    and 93121.20 are 93121.2."""
+    return re.sub(r"\d+\.\d+|\d+", lambda m: f"{float(m.group()):.10g}", value) if isinstance(value, str) else value
 
 
 KNOWN_DIFFERENCES: list[KnownDifference] = [
@@ -107,7 +110,8 @@ KNOWN_DIFFERENCES: list[KnownDifference] = [
     ),
     KnownDifference(
         r"OPS\.DQ_RESULTS|REPORTING\.V_DQ_LATEST", r"DETAIL", "normalised", "emulator",
-        "a count written into the text is a FLOAT in the emulator (100.0 for 100), see the SUM types above",
+        "a count or a sum of money written into the text is a FLOAT in the emulator (100.0 for 100, 93121.20000000003 "
+        "for 93121.20), see the SUM types above: compared to 10 significant digits",
         normalise=_float_text,
     ),
 ]
