@@ -239,7 +239,8 @@ def _silver_model(con, fct_lines: list[tuple[str, int]], fct_returns: list[str])
         "MODEL_FCT_RETURN": ibis.memtable({"RETURN_ID": fct_returns}, schema={"RETURN_ID": "string"}),
     }
     params = {**BASE, "orders_without_lines": "warn"}
-    rows = _results(con, reconciliation.check_silver_model(params, **tables))
+    counts = reconciliation.count_silver_model_rows(**{name: tables[name] for name in reconciliation.silver_model_inputs()})
+    rows = _results(con, reconciliation.check_silver_model(params, counts, **tables))
     return sorted(rows, key=lambda r: (r["CHECK_NAME"] != "reconciliation_silver_model", r["TABLE_NAME"]))
 
 
@@ -262,7 +263,7 @@ def test_silver_model_reconciliation_names_lines_and_returns_lost_on_the_way_to_
     assert lost[2]["SAMPLE_KEYS"] == "O2, O4"
 
 
-def test_both_plans_of_the_silver_model_reconciliation_compile_to_snowflake_sql(con, monkeypatch):
+def test_both_plans_of_the_silver_model_reconciliation_compile_to_snowflake_sql(con):
     """The production compile sees empty tables (equal counts): the anti-join plan must port too."""
     import sqlglot
 
@@ -270,7 +271,7 @@ def test_both_plans_of_the_silver_model_reconciliation_compile_to_snowflake_sql(
               for name in ("SILVER_ORDERS", "SILVER_ORDER_ITEMS", "SILVER_RETURNS", "MODEL_FCT_ORDER_LINE", "MODEL_FCT_RETURN")}
     params = {**BASE, "orders_without_lines": "warn"}
     for counts_differ in (False, True):
-        monkeypatch.setattr(reconciliation, "_row_counts", lambda named, differ=counts_differ: {n: i * differ for i, n in enumerate(named)})
-        sql = ibis.to_sql(reconciliation.check_silver_model(params, **tables), dialect="snowflake")
+        counts = {n: i * counts_differ for i, n in enumerate(reconciliation.silver_model_inputs())}
+        sql = ibis.to_sql(reconciliation.check_silver_model(params, counts, **tables), dialect="snowflake")
         sqlglot.parse(sql, read="snowflake", error_level=sqlglot.ErrorLevel.RAISE)
         assert sql.count("NOT EXISTS") == 1 + 2 * counts_differ  # orders without lines, and the two facts

@@ -33,10 +33,17 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="check_reconciliation",
             ),
             Node(
+                reconciliation.count_silver_model_rows,
+                _tables(reconciliation.silver_model_inputs()),
+                "dq_silver_model_counts",
+                name="count_silver_model_rows",
+            ),
+            Node(
                 reconciliation.check_silver_model,
                 {
                     "params": "params:dq.reconciliation",
-                    **_tables(sorted({name for flow in reconciliation.FACTS for name in flow[:2]} | {"SILVER_ORDERS"})),
+                    "counts": "dq_silver_model_counts",
+                    **_tables(reconciliation.silver_model_inputs() + ["SILVER_ORDERS"]),
                 },
                 "dq_silver_model",
                 name="check_silver_model",

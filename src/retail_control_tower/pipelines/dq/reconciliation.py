@@ -154,18 +154,29 @@ FACTS = [
 ]
 
 
-def check_silver_model(params: dict[str, Any], **tables: ir.Table) -> ir.Table:
+def silver_model_inputs() -> list[str]:
+    """The tables ``count_silver_model_rows`` counts: each Silver table and the fact it becomes."""
+    return sorted({name for flow in FACTS for name in flow[:2]})
+
+
+def count_silver_model_rows(**tables: ir.Table) -> dict[str, int]:
+    """The row count of each Silver table and of the MODEL fact built from it, in one query: the
+    profile ``check_silver_model`` takes to decide whether to look for missing keys."""
+    return _row_counts(tables)
+
+
+def check_silver_model(params: dict[str, Any], counts: dict[str, int], **tables: ir.Table) -> ir.Table:
     """Nothing lost between Silver and MODEL: every Silver order line is a row of
     MODEL.FCT_ORDER_LINE and every Silver return a row of MODEL.FCT_RETURN (error, naming the
     missing keys); Silver orders with no order line reach no fact and are counted apart
     (``orders_without_lines``, a warning: e.g. every line of the order was quarantined).
 
-    The rows are counted first (one small query): a fact is built from its Silver table, so it
-    holds no key Silver lacks, and duplicate_keys fails a fact key held twice; a fact with as many
-    rows as its Silver table therefore lost none. Only a fact whose count differs is anti-joined to
-    name the missing keys: the anti-join of two large tables is what costs, the counts are cheap.
+    The rows are counted first (``counts``, from :func:`count_silver_model_rows`): a fact is
+    built from its Silver table, so it holds no key Silver lacks, and duplicate_keys fails a fact
+    key held twice; a fact with as many rows as its Silver table therefore lost none. Only a fact
+    whose count differs is anti-joined to name the missing keys: the anti-join of two large
+    tables is what costs, the counts are cheap.
     """
-    counts = _row_counts({name: tables[name] for flow in FACTS for name in flow[:2]})
     rows = []
     for silver_name, fact_name, key in FACTS:
         silver, fact = tables[silver_name], tables[fact_name]
