@@ -135,7 +135,7 @@ STORES = _table(
      "FORMAT": ["high_street", "mall", "kiosk"], "IS_DERIVED": [False, False, True]},
     {"STORE_ID": "string", "STORE_NAME": "string", "REGION": "string", "FORMAT": "string", "IS_DERIVED": "boolean"},
 )
-STORE_COLUMNS = ["STORE_ID", "ORDERS", "CUSTOMERS", "NET_AMOUNT", "AVG_ORDER_VALUE", "NET_LAST_28D", "NET_PRIOR_28D", "GROWTH_28D",
+STORE_COLUMNS = ["STORE_ID", "ORDERS", "CUSTOMERS", "NET_AMOUNT", "AVG_ORDER_VALUE", "WINDOW_DAYS", "NET_LAST_WINDOW", "NET_PRIOR_WINDOW", "WINDOW_GROWTH",
                  "RETURNS", "REFUND_AMOUNT", "FIRST_SALE_DATE", "LAST_SALE_DATE"]
 
 
@@ -145,13 +145,15 @@ def test_store_performance_compares_the_last_window_with_the_one_before(con):
     weekly = nodes.store_performance(STORES, LINES, RETURNS, {"window_days": 7}).select(STORE_COLUMNS)
     assert _rows(con, weekly, ["STORE_ID"]) == [
         # S1 sold on 5 January only: in neither window.
-        ("S1", 1, 1, D("11.00"), D("11.00"), D("0.00"), D("0.00"), None, 1, D("6.00"), date(2025, 1, 5), date(2025, 1, 5)),
+        ("S1", 1, 1, D("11.00"), D("11.00"), 7, D("0.00"), D("0.00"), None, 1, D("6.00"), date(2025, 1, 5), date(2025, 1, 5)),
         # S2: 3.00 on 20 January against 9.00 on 10 January.
-        ("S2", 2, 2, D("12.00"), D("6.00"), D("3.00"), D("9.00"), pytest.approx(3 / 9 - 1), 0, D("0.00"), date(2025, 1, 10), date(2025, 1, 20)),
-        ("S3", 0, 0, D("0.00"), None, D("0.00"), D("0.00"), None, 0, D("0.00"), None, None),
+        ("S2", 2, 2, D("12.00"), D("6.00"), 7, D("3.00"), D("9.00"), pytest.approx(3 / 9 - 1), 0, D("0.00"), date(2025, 1, 10), date(2025, 1, 20)),
+        ("S3", 0, 0, D("0.00"), None, 7, D("0.00"), D("0.00"), None, 0, D("0.00"), None, None),
     ]
-    monthly = nodes.store_performance(STORES, LINES, RETURNS, {"window_days": 28}).select("STORE_ID", "NET_LAST_28D", "NET_PRIOR_28D")
-    assert _rows(con, monthly, ["STORE_ID"]) == [("S1", D("11.00"), D("0.00")), ("S2", D("12.00"), D("0.00")), ("S3", D("0.00"), D("0.00"))]
+    monthly = nodes.store_performance(STORES, LINES, RETURNS, {"window_days": 28}).select("STORE_ID", "WINDOW_DAYS", "NET_LAST_WINDOW", "NET_PRIOR_WINDOW")
+    assert _rows(con, monthly, ["STORE_ID"]) == [
+        ("S1", 28, D("11.00"), D("0.00")), ("S2", 28, D("12.00"), D("0.00")), ("S3", 28, D("0.00"), D("0.00"))
+    ]
 
 
 def test_sales_daily_adds_returns_on_the_day_they_came_back(con):

@@ -144,7 +144,8 @@ def product_performance(products: ir.Table, order_lines: ir.Table, returns: ir.T
 
 def store_performance(stores: ir.Table, order_lines: ir.Table, returns: ir.Table, params: dict[str, Any]) -> ir.Table:
     """One row per store: revenue, customers, basket, returns, and the last ``window_days`` days
-    (up to the newest sale) vs the as many days before (``params:gold.store_performance``)."""
+    (up to the newest sale) vs the as many days before (``params:gold.store_performance``): the
+    columns are named for the window, not its length, which ``WINDOW_DAYS`` holds."""
     window = int(params["window_days"])
     lines = order_lines.cross_join(order_lines.aggregate(AS_OF_DATE=order_lines.ORDER_DATE.max()))
     age_days = lines.AS_OF_DATE.delta(lines.ORDER_DATE, unit="day")
@@ -152,8 +153,8 @@ def store_performance(stores: ir.Table, order_lines: ir.Table, returns: ir.Table
         ORDERS=lines.ORDER_ID.nunique(),
         CUSTOMERS=lines.CUSTOMER_ID.nunique(),
         NET_AMOUNT=lines.NET_AMOUNT.sum(),
-        NET_LAST_28D=lines.NET_AMOUNT.sum(where=age_days < window),
-        NET_PRIOR_28D=lines.NET_AMOUNT.sum(where=(age_days >= window) & (age_days < 2 * window)),
+        NET_LAST_WINDOW=lines.NET_AMOUNT.sum(where=age_days < window),
+        NET_PRIOR_WINDOW=lines.NET_AMOUNT.sum(where=(age_days >= window) & (age_days < 2 * window)),
         FIRST_SALE_DATE=lines.ORDER_DATE.min(),
         LAST_SALE_DATE=lines.ORDER_DATE.max(),
     )
@@ -166,9 +167,12 @@ def store_performance(stores: ir.Table, order_lines: ir.Table, returns: ir.Table
         CUSTOMERS=joined.CUSTOMERS.fill_null(0),
         NET_AMOUNT=_money(joined.NET_AMOUNT),
         AVG_ORDER_VALUE=ibis.ifelse(orders > 0, joined.NET_AMOUNT / orders, ibis.null()).cast("decimal(18, 2)"),
-        NET_LAST_28D=_money(joined.NET_LAST_28D),
-        NET_PRIOR_28D=_money(joined.NET_PRIOR_28D),
-        GROWTH_28D=ibis.ifelse(joined.NET_PRIOR_28D > 0, joined.NET_LAST_28D.fill_null(0) / joined.NET_PRIOR_28D - 1, ibis.null()).cast("float64"),
+        WINDOW_DAYS=ibis.literal(window, "int32"),
+        NET_LAST_WINDOW=_money(joined.NET_LAST_WINDOW),
+        NET_PRIOR_WINDOW=_money(joined.NET_PRIOR_WINDOW),
+        WINDOW_GROWTH=ibis.ifelse(
+            joined.NET_PRIOR_WINDOW > 0, joined.NET_LAST_WINDOW.fill_null(0) / joined.NET_PRIOR_WINDOW - 1, ibis.null()
+        ).cast("float64"),
         RETURNS=joined.RETURNS.fill_null(0),
         REFUND_AMOUNT=_money(joined.REFUND_AMOUNT),
         FIRST_SALE_DATE=joined.FIRST_SALE_DATE,
