@@ -119,14 +119,7 @@ KNOWN_DIFFERENCES: list[KnownDifference] = [
 
 # Transactions that Snowflake's implicit commit before DDL cuts in two (bridge 10 of GAPS.md
 # records them), by what they held; each a defect of the project, reported.
-KNOWN_NON_ATOMIC = {
-    r'DELETE FROM "ML"\."CUSTOMER_CHURN_SCORE(_LEGACY)?"': (
-        "PartitionReplaceTableDataset (datasets/partition_table.py) deletes a score date's rows, then inserts the "
-        "new ones from an in-memory table, whose upload (CREATE TEMPORARY TABLE / STAGE) is DDL: Snowflake commits "
-        "the DELETE before it, so a failed upload leaves the date without scores. Upload the frame before BEGIN. "
-        "Reported; remove this entry once fixed"
-    ),
-}
+KNOWN_NON_ATOMIC: dict[str, str] = {}
 
 
 @dataclass
