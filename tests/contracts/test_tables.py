@@ -121,9 +121,11 @@ def test_a_contradictory_contract_is_refused_naming_each_problem(params):
     contract["orders"]["columns"]["CHANNEL"]["type"] = "text"
     contract["orders"]["references"].append({"entity": "returns", "columns": ["ORDER_ID"]})
     contract["stores"]["key"] = ["STORE_CODE"]
+    contract["order_items"]["columns"]["DISCOUNT_AMOUNT"]["max_product_of"] = ["QUANTITY", "PROMO_CODE"]
     with pytest.raises(ContractError) as refused:
         check_entities(contract)
     message = str(refused.value)
     assert "orders.CHANNEL: type 'text' is not one of" in message
     assert "orders: a reference to 'returns' must name an entity loaded before it" in message
     assert "stores: key ['STORE_CODE'] must name its columns" in message
+    assert "order_items.DISCOUNT_AMOUNT: max_product_of ['QUANTITY', 'PROMO_CODE'] must name numeric columns of order_items" in message

@@ -175,6 +175,10 @@ def check_entities(entities: Mapping[str, Mapping[str, Any]]) -> None:
         for name, column in columns.items():
             if column.get("type") not in ENGINE_TYPES:
                 problems.append(f"{entity}.{name}: type {column.get('type')!r} is not one of {sorted(ENGINE_TYPES)}")
+        for name, column in columns.items():
+            factors = column.get("max_product_of") or []
+            if any(columns.get(f, {}).get("type") not in ("int", "decimal") for f in factors):
+                problems.append(f"{entity}.{name}: max_product_of {factors} must name numeric columns of {entity}")
         missing_key = [c for c in spec.get("key") or [] if c not in columns]
         if not spec.get("key") or missing_key:
             problems.append(f"{entity}: key {spec.get('key')} must name its columns")

@@ -69,6 +69,7 @@ def test_bad_rows_are_quarantined_with_a_reason_and_counts_reconcile(workspace):
         ["O4", "five", "P1", "1", "2.50", "0", ""],              # wrong type in a key column
         ["O4", "6", "P404", "1", "2.50", "0", ""],               # unknown product
         ["O404", "1", "P1", "1", "2.50", "0", ""],               # unknown order
+        ["O4", "7", "P1", "1", "2.50", "3.00", ""],              # a discount above the line's amount
     ]
     workspace.write_retailer(tables)
     workspace.run("ingest")
@@ -98,6 +99,7 @@ def test_bad_rows_are_quarantined_with_a_reason_and_counts_reconcile(workspace):
         "O4|five": "INVALID_TYPE",
         "O4|6": "UNKNOWN_PRODUCT_ID",
         "O404|1": "UNKNOWN_ORDER_ID",
+        "O4|7": "OUT_OF_RANGE",
     }
     # Nothing lost: every Bronze row is in Silver, in quarantine, or an older copy of a kept key.
     for table in ("ORDERS", "ORDER_ITEMS"):
@@ -105,3 +107,8 @@ def test_bad_rows_are_quarantined_with_a_reason_and_counts_reconcile(workspace):
         assert bronze == workspace.count(f"SILVER.{table}") + workspace.count(f"SILVER.{table}_QUARANTINE")
     assert workspace.count("BRONZE.ORDERS") == len(tables["orders"])
     assert workspace.count("MODEL.FCT_ORDER_LINE") == 6
+    # Quarantined in Silver, the bad rows do not reach MODEL: data quality passes (value_ranges
+    # would stop the run on a discount above a line's amount in the fact)
+    workspace.run("dq")
+    assert workspace.scalar("SELECT PASSED FROM OPS.DQ_GATE") is True
+    assert workspace.scalar("SELECT STATUS FROM OPS.DQ_RESULTS WHERE CHECK_NAME = 'value_ranges' AND DETAIL LIKE 'DISCOUNT%'") == "pass"

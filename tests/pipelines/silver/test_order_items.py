@@ -45,6 +45,8 @@ def test_order_items_are_typed_checked_against_orders_and_products_and_quarantin
         ("O1", "5", "P1", "1", "30.00", "", ""),              # 6: more than 10 x P1's list price
         ("O1", "6", "P2", "1", "8.00", "", ""),               # 7: repeated exactly by row 8
         ("O1", "6", "P2", "1", "8.00", "", ""),               # 8: valid, the later copy
+        ("O1", "7", "P1", "2", "2.50", "5.01", ""),           # 9: a discount above 2 x 2.50
+        ("O1", "8", "P1", "2", "2.50", "5.00", ""),           # 10: valid, the whole line discounted
     ])
     orders = con.create_table("silver_orders", ibis.memtable({"ORDER_ID": ["O1"]}, schema={"ORDER_ID": "string"}))
     products = con.create_table(
@@ -71,6 +73,7 @@ def test_order_items_are_typed_checked_against_orders_and_products_and_quarantin
         (5, "O9|1", "UNKNOWN_ORDER_ID", "ORDER_ID='O9' not found in orders"),
         (6, "O1|5", "OUT_OF_RANGE", "UNIT_PRICE=30.00 must be <= 10 x LIST_PRICE of products (2.50)"),
         (7, "O1|6", "DUPLICATE_ROW", "exact copy of a later row of the same load"),
+        (9, "O1|7", "OUT_OF_RANGE", "DISCOUNT_AMOUNT=5.01 must be <= QUANTITY x UNIT_PRICE (5.00)"),
     ]
     # The quarantine keeps the values as they came.
     assert con.to_pyarrow(quarantine.filter(quarantine.SOURCE_ROW == 4).select(*columns)).to_pylist() == [
@@ -86,4 +89,5 @@ def test_order_items_are_typed_checked_against_orders_and_products_and_quarantin
         ("O1", 1, "P1", 2, Decimal("2.50"), None, None, 1),
         ("O1", 2, "P2", 1, Decimal("8.00"), Decimal("2.00"), "SPRING", 2),
         ("O1", 6, "P2", 1, Decimal("8.00"), None, None, 8),
+        ("O1", 8, "P1", 2, Decimal("2.50"), Decimal("5.00"), None, 10),
     ]

@@ -49,6 +49,14 @@ def reasons(table: ir.Table, spec: dict[str, Any], event_dates: dict[str, Any], 
             if column.get(bound) is not None:
                 detail = ibis.literal(f"{name}=").concat(table[name], f" must be {words} {column[bound]}")
                 rules.append((getattr(typed[name], op)(column[bound]), "OUT_OF_RANGE", detail))
+    for name, column in columns.items():
+        factors = column.get("max_product_of")
+        if factors:  # e.g. a line's discount at most its units x unit price
+            limit = typed[factors[0]]
+            for factor in factors[1:]:
+                limit = limit * typed[factor]
+            detail = ibis.literal(f"{name}=").concat(table[name], f" must be <= {' x '.join(factors)} (", limit.cast("string"), ")")
+            rules.append((typed[name] > limit, "OUT_OF_RANGE", detail))
     valid = event_date_range(event_dates, run_context)
     for name, column in columns.items():
         if column.get("event_date"):
