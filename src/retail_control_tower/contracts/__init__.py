@@ -10,7 +10,8 @@ from retail_control_tower.contracts.tables import (
     check_entities,
     grain,
     lower_bounds,
+    product_bounds,
     silver_table,
 )
 
-__all__ = ["ENTITIES", "GOLD_TABLES", "MODEL_TABLES", "ContractError", "check_entities", "grain", "lower_bounds", "silver_table"]
+__all__ = ["ENTITIES", "GOLD_TABLES", "MODEL_TABLES", "ContractError", "check_entities", "grain", "lower_bounds", "product_bounds", "silver_table"]

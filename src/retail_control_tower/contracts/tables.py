@@ -42,7 +42,8 @@ class ModelTable:
     grain: tuple[str, ...]  # unique and never null
     references: tuple[ForeignKey, ...] = field(default_factory=tuple)
     # (entity, column): a column the table carries from that entity's Silver table whose lower
-    # bound (``min`` / ``min_exclusive`` in the entity's contract) DQ checks again in this table.
+    # bound (``min`` / ``min_exclusive``) and ``max_product_of`` rule in the entity's contract DQ
+    # checks again in this table.
     rechecked: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
 
@@ -59,7 +60,7 @@ MODEL_TABLES: dict[str, ModelTable] = {
             ForeignKey(("STORE_ID",), "MODEL_DIM_STORE", ("STORE_ID",)),
             ForeignKey(("ORDER_DATE",), "MODEL_DIM_DATE", ("DATE_DAY",)),
         ),
-        rechecked=(("order_items", "QUANTITY"), ("order_items", "UNIT_PRICE")),
+        rechecked=(("order_items", "QUANTITY"), ("order_items", "UNIT_PRICE"), ("order_items", "DISCOUNT_AMOUNT")),
     ),
     "MODEL_FCT_RETURN": ModelTable(
         ("RETURN_ID",),
@@ -154,8 +155,19 @@ def lower_bounds(table: str, entities: Mapping[str, Mapping[str, Any]]) -> list[
     Silver contract of the entity it comes from sets it."""
     bounds = []
     for entity, name in MODEL_TABLES[table].rechecked:
-        column = entities[entity]["columns"][name]
+        column = entities.get(entity, {}).get("columns", {}).get(name, {})
         bounds += [(name, bound, column[bound]) for bound in ("min", "min_exclusive") if column.get(bound) is not None]
+    return bounds
+
+
+def product_bounds(table: str, entities: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, list[str]]]:
+    """(column, factors) of each column ``table`` rechecks whose contract caps it at the product
+    of other columns of its row (``max_product_of``, e.g. a discount at most units x unit price)."""
+    bounds = []
+    for entity, name in MODEL_TABLES[table].rechecked:
+        factors = entities.get(entity, {}).get("columns", {}).get(name, {}).get("max_product_of")
+        if factors:
+            bounds.append((name, list(factors)))
     return bounds
 
 

@@ -101,6 +101,27 @@ def test_value_ranges_take_the_order_dates_from_event_dates(con):
     ]
 
 
+def test_value_ranges_hold_a_fact_s_discount_to_the_contract(con):
+    """The discount's lower bound and its cap at units x unit price come from the Silver contract
+    (``min``, ``max_product_of``), as Silver applied them: a fact line past either fails."""
+    contract = {"order_items": {"columns": {
+        **CONTRACT["order_items"]["columns"],
+        "DISCOUNT_AMOUNT": {"type": "decimal", "min": 0, "max_product_of": ["QUANTITY", "UNIT_PRICE"]},
+    }}}
+    lines = ibis.memtable({
+        "ORDER_ID": ["O1", "O2", "O3", "O4"], "LINE_NUMBER": [1, 1, 1, 1], "QUANTITY": [2, 2, 2, 1], "UNIT_PRICE": [2.5] * 4,
+        "DISCOUNT_AMOUNT": [5.0, 5.01, -1.0, 0.0], "GROSS_AMOUNT": [5.0, 5.0, 5.0, 2.5], "ORDER_DATE": [datetime(2026, 11, 1).date()] * 4,
+    })
+    returns = ibis.memtable(ibis.schema(
+        {"RETURN_ID": "string", "ORDER_ID": "string", "LINE_NUMBER": "int64", "QUANTITY": "int64", "RETURN_DATE": "date", "ORDER_DATE": "date"}
+    ).to_pyarrow().empty_table())
+    rows = _results(con, checks.check_value_ranges(BASE, EVENT_DATES, RUN, lines, returns, contract))
+    discounts = sorted((r["DETAIL"], r["STATUS"], r["OBSERVED"], r["SAMPLE_KEYS"]) for r in rows if r["DETAIL"].startswith("DISCOUNT"))
+    assert discounts == [("DISCOUNT_AMOUNT < 0", "fail", 1, "O3|1"), ("DISCOUNT_AMOUNT > QUANTITY x UNIT_PRICE", "fail", 1, "O2|1")]
+    # without the rules in the contract, nothing is checked
+    assert not [r for r in _results(con, checks.check_value_ranges(BASE, EVENT_DATES, RUN, lines, returns, CONTRACT)) if r["DETAIL"].startswith("DISCOUNT")]
+
+
 def test_volume_anomaly_compares_the_latest_load_with_the_trailing_mean(con):
     log = ibis.memtable(
         {

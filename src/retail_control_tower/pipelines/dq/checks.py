@@ -8,7 +8,7 @@ import ibis
 import ibis.expr.types as ir
 
 from retail_control_tower.pipelines.dq.results import key_text, offenders_result, result_row, table_label
-from retail_control_tower.contracts import MODEL_TABLES, lower_bounds
+from retail_control_tower.contracts import MODEL_TABLES, lower_bounds, product_bounds
 from retail_control_tower.contracts import grain as contract_grain
 from retail_control_tower.contracts.event_dates import event_date_range
 
@@ -90,8 +90,9 @@ def check_value_ranges(
 ) -> ir.Table:
     """Quantities, prices, discounts, refunds and dates outside what a sale can be.
 
-    The lower bounds of quantities and prices are the input contract's (``specs``, see
-    ``contracts.lower_bounds``) and the valid order dates ``event_dates``: what Silver validated.
+    The lower bounds of quantities, prices and discounts, and a discount's cap at units x unit
+    price, are the input contract's (``specs``, see ``contracts.lower_bounds`` and
+    ``contracts.product_bounds``), the valid order dates ``event_dates``: what Silver validated.
     """
     valid = event_date_range(event_dates, run_context)
     earliest = ibis.literal(valid.earliest)
@@ -106,13 +107,10 @@ def check_value_ranges(
             ("MODEL_FCT_ORDER_LINE", order_lines, getattr(order_lines[name], below[bound][0])(value), line, f"{name} {below[bound][1]} {value}")
             for name, bound, value in lower_bounds("MODEL_FCT_ORDER_LINE", specs)
         ],
-        (
-            "MODEL_FCT_ORDER_LINE",
-            order_lines,
-            (order_lines.DISCOUNT_AMOUNT < 0) | (order_lines.DISCOUNT_AMOUNT > order_lines.GROSS_AMOUNT),
-            ["ORDER_ID", "LINE_NUMBER"],
-            "DISCOUNT_AMOUNT outside [0, GROSS_AMOUNT]",
-        ),
+        *[
+            ("MODEL_FCT_ORDER_LINE", order_lines, order_lines[name] > _product(order_lines, factors), line, f"{name} > {' x '.join(factors)}")
+            for name, factors in product_bounds("MODEL_FCT_ORDER_LINE", specs)
+        ],
         (
             "MODEL_FCT_ORDER_LINE",
             order_lines,
@@ -137,6 +135,13 @@ def check_value_ranges(
             for name, table, condition, key, detail in rules
         ]
     )
+
+
+def _product(table: ir.Table, factors: list[str]) -> ir.NumericValue:
+    product = table[factors[0]]
+    for factor in factors[1:]:
+        product = product * table[factor]
+    return product
 
 
 def check_freshness(params: dict[str, Any], event_dates: dict[str, Any], run_context: dict[str, Any], order_lines: ir.Table) -> ir.Table:
