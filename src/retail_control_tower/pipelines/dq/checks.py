@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+from functools import reduce
 from typing import Any
 
 import ibis
@@ -108,7 +110,7 @@ def check_value_ranges(
             for name, bound, value in lower_bounds("MODEL_FCT_ORDER_LINE", specs)
         ],
         *[
-            ("MODEL_FCT_ORDER_LINE", order_lines, order_lines[name] > _product(order_lines, factors), line, f"{name} > {' x '.join(factors)}")
+            ("MODEL_FCT_ORDER_LINE", order_lines, order_lines[name] > reduce(operator.mul, [order_lines[f] for f in factors]), line, f"{name} > {' x '.join(factors)}")
             for name, factors in product_bounds("MODEL_FCT_ORDER_LINE", specs)
         ],
         (
@@ -135,13 +137,6 @@ def check_value_ranges(
             for name, table, condition, key, detail in rules
         ]
     )
-
-
-def _product(table: ir.Table, factors: list[str]) -> ir.NumericValue:
-    product = table[factors[0]]
-    for factor in factors[1:]:
-        product = product * table[factor]
-    return product
 
 
 def check_freshness(params: dict[str, Any], event_dates: dict[str, Any], run_context: dict[str, Any], order_lines: ir.Table) -> ir.Table:

@@ -223,10 +223,6 @@ def model_gold_inputs() -> list[str]:
     return sorted(names)
 
 
-def _text(value: ir.Value) -> ir.StringValue:
-    return value.cast("string")
-
-
 def check_model_gold(params: dict[str, Any], **tables: ir.Table) -> ir.Table:
     """Nothing lost or counted twice between MODEL and GOLD: for each GOLD table, every total of
     its contract (``GOLD_TABLES``) equals the MODEL fact's (e.g. units sold per day × store ×
@@ -234,34 +230,38 @@ def check_model_gold(params: dict[str, Any], **tables: ir.Table) -> ir.Table:
     has as many rows. One result per GOLD table: ``OBSERVED`` is the number of totals that differ,
     ``SAMPLE_KEYS`` names them, ``DETAIL`` shows every figure on both sides.
 
-    A sum over no row is 0; totals agree within half a cent (``TOTALS_TOLERANCE``).
+    A sum over no row is 0; totals agree within half a cent (``TOTALS_TOLERANCE``). Each fact's
+    and dimension's figures are one aggregation, shared by every GOLD table's row.
     """
+    def figure(total) -> str:
+        return f"_{total.fact}_{total.fact_column or 'ROWS'}"
+
+    needed: dict[str, dict[str, ir.Value]] = {}
+    for contract in GOLD_TABLES.values():
+        for total in contract.totals:
+            fact = tables[total.fact]
+            needed.setdefault(total.fact, {})[figure(total)] = fact[total.fact_column].sum() if total.fact_column else fact.count()
+        if contract.one_row_per:
+            needed.setdefault(contract.one_row_per, {})[f"_{contract.one_row_per}_ROWS"] = tables[contract.one_row_per].count()
+    model = {name: tables[name].aggregate(**figures) for name, figures in needed.items()}
     rows = []
     for name, contract in GOLD_TABLES.items():
         gold = tables[name]
+        combined = gold.aggregate(_GROWS=gold.count(), **{f"_G{i}": gold[total.column].sum() for i, total in enumerate(contract.totals)})
+        for source in sorted({total.fact for total in contract.totals} | ({contract.one_row_per} if contract.one_row_per else set())):
+            combined = combined.cross_join(model[source])
         sides = []  # (label, GOLD figure, MODEL label, MODEL figure)
-        figures = {f"_G{i}": gold[total.column].sum() for i, total in enumerate(contract.totals)}
-        figures["_GROWS"] = gold.count()
-        combined = gold.aggregate(**figures)
-        for fact in sorted({total.fact for total in contract.totals}):
-            table = tables[fact]
-            combined = combined.cross_join(table.aggregate(**{
-                f"_M{i}": table[total.fact_column].sum() if total.fact_column else table.count()
-                for i, total in enumerate(contract.totals) if total.fact == fact
-            }))
         for i, total in enumerate(contract.totals):
             model_label = f"{table_label(total.fact)}.{total.fact_column}" if total.fact_column else f"{table_label(total.fact)} rows"
-            sides.append((total.column, combined[f"_G{i}"].fill_null(0), model_label, combined[f"_M{i}"].fill_null(0)))
+            sides.append((total.column, combined[f"_G{i}"].fill_null(0), model_label, combined[figure(total)].fill_null(0)))
         if contract.one_row_per:
-            dimension = tables[contract.one_row_per]
-            combined = combined.cross_join(dimension.aggregate(_DROWS=dimension.count()))
-            sides.append(("rows", combined._GROWS, f"{table_label(contract.one_row_per)} rows", combined._DROWS))
+            sides.append(("rows", combined._GROWS, f"{table_label(contract.one_row_per)} rows", combined[f"_{contract.one_row_per}_ROWS"]))
         # Within half a cent: exact for decimal money and for counts, and blind to the float noise
         # of an engine that sums decimals as floats.
         differs = [(g.cast("float64") - m.cast("float64")).abs() > TOTALS_TOLERANCE for _, g, _, m in sides]
         detail = ibis.literal("")
         for i, (label, gold_figure, model_label, model_figure) in enumerate(sides):
-            detail = detail.concat("; " if i else "", f"{label} ", _text(gold_figure), f" = {model_label} ", _text(model_figure))
+            detail = detail.concat("; " if i else "", f"{label} ", gold_figure.cast("string"), f" = {model_label} ", model_figure.cast("string"))
         # ", A, B" cut after its first separator: plain text functions (no arrays) on every engine
         names = ibis.literal("")
         for d, (label, *_) in zip(differs, sides):

@@ -188,7 +188,8 @@ def v_model_monitoring(realised: ir.Table, drift: ir.Table, signal: ir.Table) ->
     version's and variant's latest), each row carrying the drift summary of the latest run of
     ML.MODEL_DRIFT (features at 'act' / 'watch', the largest PSI and its feature, the score's
     PSI) and the latest ML.RETRAINING_SIGNAL (RUN_ID and DECIDED_AT are the signal's run and
-    time, RECOMMENDED_SINCE when a standing recommendation began). Before any realised metric, one row with the drift summary and the signal only."""
+    time, RECOMMENDED_SINCE when a standing recommendation began). Before any realised metric,
+    one row with the drift summary and the signal only."""
     latest_drift = latest_run(drift, "COMPUTED_AT")
     summary = latest_drift.aggregate(
         DRIFT_SCORE_DATE=latest_drift.SCORE_DATE.max(),

@@ -9,6 +9,8 @@ as the valid rows; measured on the same range rules it was also slower.
 
 from __future__ import annotations
 
+import operator
+from functools import reduce
 from typing import Any
 
 import ibis
@@ -52,9 +54,7 @@ def reasons(table: ir.Table, spec: dict[str, Any], event_dates: dict[str, Any], 
     for name, column in columns.items():
         factors = column.get("max_product_of")
         if factors:  # e.g. a line's discount at most its units x unit price
-            limit = typed[factors[0]]
-            for factor in factors[1:]:
-                limit = limit * typed[factor]
+            limit = reduce(operator.mul, [typed[f] for f in factors])
             detail = ibis.literal(f"{name}=").concat(table[name], f" must be <= {' x '.join(factors)} (", limit.cast("string"), ")")
             rules.append((typed[name] > limit, "OUT_OF_RANGE", detail))
     valid = event_date_range(event_dates, run_context)
