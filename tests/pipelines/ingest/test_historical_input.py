@@ -3,6 +3,8 @@ exist yet, 1990s dates in a minimal input of orders + order items, and nothing l
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import subprocess
 import sys
 from pathlib import Path
@@ -92,6 +94,16 @@ def test_the_reference_time_also_bounds_future_dates_in_ingest(workspace):
     assert workspace.rows("SELECT BUSINESS_KEY, REASON_CODE FROM SILVER.ORDERS_QUARANTINE") == [("O5", "DATE_OUT_OF_RANGE")]
     assert workspace.rows("SELECT BUSINESS_KEY, REASON_CODE FROM SILVER.ORDER_ITEMS_QUARANTINE") == [("O5|1", "UNKNOWN_ORDER_ID")]
     assert workspace.scalar("SELECT PASSED FROM OPS.DQ_GATE") is True
+    # V_PIPELINE_HEALTH judges freshness at the same reference time as dq, not today
+    historical = {"event_dates": {"min": "1997-01-01", "reference_time": "1998-12-31T00:00:00"}}
+    workspace.run("reporting", node_names=["v_pipeline_health"], params=historical)
+    newest = workspace.scalar("SELECT MAX(ORDER_TS) FROM MODEL.FCT_ORDER_LINE")
+    age, status = workspace.rows("SELECT DATA_AGE_HOURS, FRESHNESS_STATUS FROM REPORTING.V_PIPELINE_HEALTH WHERE PIPELINE = 'ingest'")[0]
+    assert age == pytest.approx(12.0) == pytest.approx((datetime(1998, 12, 31) - newest).total_seconds() / 3600)
+    assert status == "ok"  # the newest sale, 30 December 12:00, is 12 h old at the reference time
+    workspace.run("reporting", node_names=["v_pipeline_health"], params={"event_dates": {"min": "1997-01-01"}})
+    live_age, live_status = workspace.rows("SELECT DATA_AGE_HOURS, FRESHNESS_STATUS FROM REPORTING.V_PIPELINE_HEALTH WHERE PIPELINE = 'ingest'")[0]
+    assert live_age > 24 * 365 * 20 and live_status == "error"  # judged now, the 1998 data is decades old
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(views.v_dq_latest, "OPS_DQ_RESULTS", "REPORTING_V_DQ_LATEST", name="v_dq_latest"),
             Node(
                 views.v_pipeline_health,
-                ["OPS_PIPELINE_RUN_LOG", "MODEL_FCT_ORDER_LINE", "params:dq.freshness", "params:reporting.run_health"],
+                ["OPS_PIPELINE_RUN_LOG", "MODEL_FCT_ORDER_LINE", "params:dq.freshness", "params:reporting.run_health", "params:event_dates", "run_context"],
                 "REPORTING_V_PIPELINE_HEALTH",
                 name="v_pipeline_health",
             ),

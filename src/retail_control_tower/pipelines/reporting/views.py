@@ -12,6 +12,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from retail_control_tower.contracts.event_dates import event_date_range
 from retail_control_tower.publish.log import with_publish_targets
 
 HOLDOUT_METRICS = ("roc_auc", "pr_auc", "lift_at_10", "precision_at_10", "capture_at_20", "ece", "brier", "log_loss")
@@ -104,9 +105,18 @@ def _nth_pipeline(pipelines: ir.StringValue, position: int) -> ir.StringValue:
     return pipelines.re_extract(rf"^([^,]*,){{{position}}}([^,]*)", 2).nullif("")
 
 
-def v_pipeline_health(run_log: ir.Table, order_lines: ir.Table, freshness: dict[str, Any], run_health: dict[str, Any]) -> ir.Table:
+def v_pipeline_health(
+    run_log: ir.Table,
+    order_lines: ir.Table,
+    freshness: dict[str, Any],
+    run_health: dict[str, Any],
+    event_dates: dict[str, Any],
+    run_context: dict[str, Any],
+) -> ir.Table:
     """Per pipeline: the last run, last success and last failure (with its error); and the
-    age of the newest sale against the freshness SLA, measured when the view is queried.
+    age of the newest sale against the freshness SLA, measured when the view is queried, or at
+    ``event_dates.reference_time`` when one is set (a historical data set is judged at its own
+    time, as dq's freshness checks judge it).
 
     A run is logged as ``running`` when it starts; one still running after
     ``abandoned_after_hours`` died without recording its end (killed, machine lost) and is
@@ -138,7 +148,12 @@ def v_pipeline_health(run_log: ir.Table, order_lines: ir.Table, freshness: dict[
     )
     newest = order_lines.aggregate(LATEST_SALE_AT=order_lines.ORDER_TS.max())
     health = last.inner_join(by_pipeline, "PIPELINE").cross_join(newest)
-    age_hours = (ibis.now().cast("timestamp").epoch_seconds() - health.LATEST_SALE_AT.epoch_seconds()) / 3600.0
+    judged_at = (
+        ibis.literal(event_date_range(event_dates, run_context).reference, "timestamp")
+        if event_dates.get("reference_time")
+        else ibis.now().cast("timestamp")
+    )
+    age_hours = (judged_at.epoch_seconds() - health.LATEST_SALE_AT.epoch_seconds()) / 3600.0
     warn, error = freshness["warn_after_hours"], freshness["error_after_hours"]
     return health.select(
         "PIPELINE",
